@@ -1,0 +1,1 @@
+"""Shared helpers of the reader layer; the public entry points live in ``summary_doctor``."""

@@ -1,0 +1,1 @@
+"""Renderers: findings and runs into text, JSON, Markdown and HTML."""

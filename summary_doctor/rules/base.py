@@ -1,0 +1,71 @@
+"""What a rule is, and the registry the engine reads.
+
+A rule is a small, pure unit: given a run (and the tag context), it yields
+findings. Its thresholds are dataclass fields with defaults whose source is
+cited in the class docstring. Its docstring has fixed headings (What it
+detects / Why it matters / Typical causes / How to fix), printed by
+``summary-doctor --explain ID``.
+
+A rule may cover several symptom ids (``ids``); the engine then fills the
+checklist of each id from that rule's result. ``requirements`` says what must
+have been recorded for the rule to run; when something is missing the
+checklist says "not checkable" with the reason and what to record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from summary_doctor.findings import Finding
+from summary_doctor.reader.run import Run
+
+
+@dataclass(frozen=True)
+class Missing:
+    """Why a rule cannot run on a run, and what to record so that it can."""
+
+    reason: str
+    enable: str
+
+
+@dataclass(frozen=True)
+class TagOverrides:
+    """Tags the user pointed at (``--loss-tag`` ...); None means discover by pattern."""
+
+    loss: str | None = None
+    eval_loss: str | None = None
+    accuracy: str | None = None
+    eval_accuracy: str | None = None
+    learning_rate: str | None = None
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a rule may know besides the run: user overrides."""
+
+    tags: TagOverrides = field(default_factory=TagOverrides)
+
+
+class Rule:
+    """Base class of every rule. Subclasses are dataclasses whose fields are thresholds."""
+
+    ids: ClassVar[tuple[str, ...]] = ()
+
+    def requirements(self, run: Run, context: Context) -> Missing | None:
+        """None when the run holds what the rule needs; else what is missing."""
+        return None
+
+    def check(self, run: Run, context: Context) -> Iterator[Finding]:
+        """Yield findings; called only when ``requirements`` returned None."""
+        raise NotImplementedError
+
+
+REGISTRY: list[type[Rule]] = []
+
+
+def register(rule: type[Rule]) -> type[Rule]:
+    """Class decorator: add a rule to the registry (explicit and greppable)."""
+    REGISTRY.append(rule)
+    return rule
