@@ -100,3 +100,16 @@ class Diagnosis:
         if not self.findings:
             return None
         return max((f.severity for f in self.findings), key=lambda s: s.rank)
+
+
+@dataclass
+class AuditResult:
+    """Everything said about a root path: one diagnosis per run, plus cross-run findings.
+
+    ``root`` is the path as the user gave it; each run's ``name`` is its path
+    relative to the root (``"."`` for the root itself).
+    """
+
+    root: str
+    diagnoses: list[Diagnosis] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from summary_doctor.reader.frames import build_frame, empty_frame
+from summary_doctor.reader.frames import SCHEMAS, build_frame, empty_frame
 from summary_doctor.reader.proto import summary_doctor_pb2 as pb
 from summary_doctor.reader.tensors import decode_tensor, dtype_name
 
@@ -94,10 +94,7 @@ class Graph:
 
 def graph_from_proto(proto: pb.GraphProto, file: str) -> Graph:
     """Build a :class:`Graph` from a ``GraphProto``."""
-    nodes: dict[str, list[Any]] = {
-        k: []
-        for k in ("name", "op_type", "scope", "full_name", "instance_name", "attrs", "output_dtype", "output_shape")
-    }
+    nodes: dict[str, list[Any]] = {column: [] for column in SCHEMAS["nodes"]}
     edges: dict[str, list[Any]] = {"source": [], "target": [], "edge_type": []}
     for node in proto.node:
         dtype, shape = _type_of(node.output_type)

@@ -60,9 +60,9 @@ def decode_tensor(tensor: pb.TensorProto) -> np.ndarray:
     """The tensor's values as a numpy array of its shape (flat if the shape disagrees)."""
     values = _typed_values(tensor)
     declared = NUMPY_DTYPES.get(tensor.data_type)
-    if declared is not None and declared != values.dtype and values.dtype.kind == "f":
-        if (declared.kind in "iub" and np.isfinite(values).all()) or declared.kind in "fc":
-            values = values.astype(declared)
+    exact = declared is not None and (declared.kind in "fc" or np.isfinite(values).all())
+    if exact and declared != values.dtype and values.dtype.kind == "f":
+        values = values.astype(declared)
     shape = tuple(int(d) for d in tensor.dims)
     if int(np.prod(shape, dtype=np.int64)) == values.size:
         values = values.reshape(shape)

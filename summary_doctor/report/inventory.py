@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
 from summary_doctor.reader.run import Run
 
 _KINDS = ("scalars", "histograms", "tensors", "images", "landscapes")
@@ -21,9 +23,7 @@ def inventory_lines(run: Run) -> list[str]:
     """Lines describing what ``run`` holds, for the terminal."""
     lines = [f"run {run.name}"]
     for row in run.files.itertuples():
-        steps = "" if row.first_step is None or row.first_step is type(row.first_step) else ""
-        if row.first_step is not None and str(row.first_step) != "<NA>":
-            steps = f", steps {row.first_step}..{row.last_step}"
+        steps = "" if pd.isna(row.first_step) else f", steps {row.first_step}..{row.last_step}"
         lines.append(f"  file {row.file} ({row.kind}, {row.bytes:,} bytes, {row.records} records{steps})")
     span = run.steps
     lines.append(f"  steps: {span[0]}..{span[1]}" if span else "  steps: none recorded")
