@@ -81,7 +81,7 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "scope": "object",
         "full_name": "object",
         "instance_name": "object",
-        "attrs": "object",
+        "attributes": "object",
         "output_dtype": "object",
         "output_shape": "object",
     },
@@ -120,7 +120,7 @@ def build_frame(name: str, columns: Mapping[str, Sequence[Any]]) -> pd.DataFrame
         if dtype == "object":
             array = np.empty(length, dtype=object)
             array[:] = list(values) if length else []
-            data[column] = array
+            data[column] = pd.Series(array, dtype=object, copy=False)
         else:
             data[column] = pd.array(values, dtype=dtype) if len(values) else pd.array([], dtype)
     return pd.DataFrame(data)
@@ -145,7 +145,7 @@ def mark_superseded(frame: pd.DataFrame, file_order: Mapping[str, int]) -> None:
     """
     if frame.empty:
         return
-    superseded = frame.duplicated(["tag", "step"], keep="last").to_numpy()
+    superseded = frame.duplicated(["tag", "step"], keep="last").to_numpy().copy()
     rank = frame["file"].map(file_order).to_numpy()
     if rank.max() > rank.min():
         firsts = frame.assign(rank=rank).groupby(["tag", "rank"])["step"].min()

@@ -103,7 +103,7 @@ def graph_from_proto(proto: pb.GraphProto, file: str) -> Graph:
         nodes["scope"].append(node.scope)
         nodes["full_name"].append(node.full_name)
         nodes["instance_name"].append(node.instance_name)
-        nodes["attrs"].append({a.name: decode_value(a.value) for a in node.attribute})
+        nodes["attributes"].append({a.name: decode_value(a.value) for a in node.attribute})
         nodes["output_dtype"].append(dtype)
         nodes["output_shape"].append(shape)
         for edge in node.input:
