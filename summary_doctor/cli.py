@@ -14,11 +14,11 @@ from pathlib import Path
 
 from summary_doctor import __version__
 from summary_doctor.errors import SummaryDoctorError
-from summary_doctor.reader.files import find_runs
-from summary_doctor.reader.run import read_run
-from summary_doctor.report.inventory import inventory_lines
+from summary_doctor.findings import AuditResult
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+FORMATS = ("text", "json", "markdown", "html")
+FAIL_ON = {"error": 2, "warning": 1, "info": 0, "never": None}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,38 +26,126 @@ def build_parser() -> argparse.ArgumentParser:
         prog="summary-doctor",
         description="Diagnose MindSpore training runs from their summary directories.",
     )
-    parser.add_argument("path", help="a summary directory, a folder of runs (searched at any depth), or one file")
+    parser.add_argument(
+        "path", nargs="?", help="a summary directory, a folder of runs (searched at any depth), or one file"
+    )
+    out = parser.add_argument_group("output")
+    out.add_argument("--format", choices=FORMATS, help="report format (default: from the -o suffix, else text)")
+    out.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
+    out.add_argument("--color", action="store_true", help="ANSI colours in the text report")
+    out.add_argument(
+        "--fail-on", choices=tuple(FAIL_ON), default="error", help="lowest severity that makes the exit status 1"
+    )
+    rules = parser.add_argument_group("rules")
+    rules.add_argument("--select", action="append", default=[], metavar="ID", help="only these ids or groups")
+    rules.add_argument("--ignore", action="append", default=[], metavar="ID", help="skip these ids or groups")
+    rules.add_argument("--set", action="append", default=[], metavar="ID.FIELD=VALUE", help="change a threshold")
+    rules.add_argument("--list-rules", action="store_true", help="list symptom ids and their rules, then exit")
+    rules.add_argument("--explain", metavar="ID", help="print what a symptom id checks and why, then exit")
+    tags = parser.add_argument_group("tags (found by pattern unless given)")
+    for option, dest in (
+        ("--loss-tag", "loss"),
+        ("--eval-loss-tag", "eval_loss"),
+        ("--acc-tag", "accuracy"),
+        ("--eval-acc-tag", "eval_accuracy"),
+        ("--lr-tag", "learning_rate"),
+    ):
+        tags.add_argument(option, dest=f"tag_{dest}", metavar="TAG")
     parser.add_argument("--no-verify", action="store_true", help="skip CRC checks (faster, less safe)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log diagnostics to stderr")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
 
-def _relative_name(run_path: Path, root: Path) -> str:
+def _format(args: argparse.Namespace) -> str:
+    from summary_doctor.report import SUFFIXES
+
+    if args.format:
+        return args.format
+    if args.output:
+        suffix = Path(args.output).suffix.lower()
+        if suffix not in SUFFIXES:
+            raise SummaryDoctorError(f"-o {args.output}: cannot tell the format from {suffix!r}; add --format")
+        return SUFFIXES[suffix]
+    return "text"
+
+
+def _render(fmt: str, result: AuditResult, color: bool) -> str:
+    from summary_doctor.report import FORMATS as MODULES
+    from summary_doctor.report import render
+
     try:
-        relative = run_path.relative_to(root)
-    except ValueError:
-        return str(run_path)
-    return str(relative) if str(relative) != "." else "."
+        return render(fmt, result, color=color)
+    except ModuleNotFoundError as error:
+        if error.name == MODULES[fmt]:
+            raise SummaryDoctorError(f"--format {fmt}: this installation has no {fmt} report") from None
+        raise
+
+
+def _exit_status(result: AuditResult, fail_on: str) -> int:
+    threshold = FAIL_ON[fail_on]
+    if threshold is None:
+        return EXIT_OK
+    findings = [*result.findings, *(f for d in result.diagnoses for f in d.findings)]
+    return EXIT_FAIL if any(f.severity.rank >= threshold for f in findings) else EXIT_OK
+
+
+def _info(args: argparse.Namespace) -> str | None:
+    """The text of --list-rules or --explain, or None when neither was asked."""
+    from summary_doctor import engine
+
+    if args.explain:
+        return engine.explain(args.explain)
+    if args.list_rules:
+        rows = engine.rule_table()
+        width = max(len(row[0]) for row in rows)
+        return "\n".join(f"{i:<{width}}  {name:<16} {summary}" for i, name, summary in rows) + "\n"
+    return None
+
+
+def _run(args: argparse.Namespace) -> int:
+    from summary_doctor import engine
+    from summary_doctor.audit import audit
+    from summary_doctor.rules.base import Context, TagOverrides
+
+    info = _info(args)
+    if info is not None:
+        sys.stdout.write(info)
+        return EXIT_OK
+    if not args.path:
+        raise SummaryDoctorError("a PATH is needed (or --list-rules / --explain ID)")
+    fmt = _format(args)
+    settings = engine.parse_settings(args.set)
+    engine.selected_ids(args.select, args.ignore)  # validates before any reading
+    overrides = TagOverrides(**{k[4:]: v for k, v in vars(args).items() if k.startswith("tag_")})
+    result = audit(
+        args.path,
+        select=args.select,
+        ignore=args.ignore,
+        settings=settings,
+        context=Context(tags=overrides),
+        verify=not args.no_verify,
+    )
+    text = _render(fmt, result, args.color and fmt == "text")
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return _exit_status(result, args.fail_on)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Entry point of ``summary-doctor``; returns the exit status."""
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    root = Path(args.path)
     try:
-        run_paths = find_runs(root)
-        if not run_paths:
-            raise SummaryDoctorError(f"{root}: no MindSpore summary files found (looked at any depth)")
-        for run_path in run_paths:
-            base = root if root.is_dir() else root.parent
-            run = read_run(run_path, name=_relative_name(run_path, base), verify=not args.no_verify)
-            print("\n".join(inventory_lines(run)))
+        return _run(args)
     except SummaryDoctorError as error:
         print(f"summary-doctor: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as error:
+        print(f"summary-doctor: error: {error.filename or ''}: {error.strerror or error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("summary-doctor: interrupted", file=sys.stderr)
         return 130
-    return EXIT_OK

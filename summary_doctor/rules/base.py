@@ -14,11 +14,12 @@ checklist says "not checkable" with the reason and what to record.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from summary_doctor.findings import Finding
+from summary_doctor.findings import Finding, Severity
 from summary_doctor.reader.run import Run
 
 
@@ -69,3 +70,44 @@ def register(rule: type[Rule]) -> type[Rule]:
     """Class decorator: add a rule to the registry (explicit and greppable)."""
     REGISTRY.append(rule)
     return rule
+
+
+def json_safe(value: Any) -> Any:
+    """Evidence values as plain JSON: numpy scalars to Python, floats to 6 significant digits, NaN/Inf as text."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "NaN" if math.isnan(value) else ("Inf" if value > 0 else "-Inf")
+        return float(f"{value:.6g}")
+    return value
+
+
+def make_finding(
+    rule: Rule,
+    run: Run,
+    severity: Severity,
+    title: str,
+    message: str,
+    *,
+    step: int | None = None,
+    tags: tuple[str, ...] = (),
+    evidence: dict[str, Any] | None = None,
+    hint: str | None = None,
+) -> Finding:
+    """A finding of ``rule``'s first id, with the rule's ``hint`` unless another is given."""
+    return Finding(
+        id=rule.ids[0],
+        severity=severity,
+        title=title,
+        message=message,
+        hint=hint if hint is not None else getattr(rule, "hint", ""),
+        run=run.name,
+        tags=tuple(t for t in tags if t),
+        step=step,
+        evidence=json_safe(evidence or {}),
+    )

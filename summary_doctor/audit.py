@@ -1,0 +1,61 @@
+"""Many runs: find them at any depth below a root, read and diagnose each, name them relative to the root."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from summary_doctor.engine import Settings, diagnose
+from summary_doctor.errors import SummaryDoctorError
+from summary_doctor.findings import AuditResult, Diagnosis
+from summary_doctor.reader.files import find_runs
+from summary_doctor.reader.run import read_run
+from summary_doctor.rules.base import Context
+
+log = logging.getLogger(__name__)
+
+
+def relative_name(run_path: Path, root: Path) -> str:
+    """``run_path`` relative to the root directory ("." for the root itself), with "/" separators."""
+    if run_path.resolve() == root.resolve():
+        return "."
+    base = root if root.is_dir() else root.parent
+    try:
+        relative = run_path.resolve().relative_to(base.resolve())
+    except ValueError:
+        return str(run_path)
+    return relative.as_posix() if str(relative) != "." else "."
+
+
+def audit(
+    root: str | os.PathLike[str],
+    *,
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] | None = None,
+    settings: Settings | None = None,
+    context: Context | None = None,
+    verify: bool = True,
+    on_run: Callable[[Diagnosis], None] | None = None,
+) -> AuditResult:
+    """Diagnose every run below ``root`` (a run directory, a folder of runs, or one file).
+
+    Raises :class:`SummaryDoctorError` when ``root`` does not exist or holds no
+    summary file. Runs are diagnosed one after the other, in path order.
+    """
+    path = Path(root)
+    if not path.exists():
+        raise SummaryDoctorError(f"{path}: no such file or directory")
+    run_paths = [path] if path.is_file() else find_runs(path)
+    if not run_paths:
+        raise SummaryDoctorError(f"{path}: no MindSpore summary files found (looked at any depth)")
+    select, ignore = list(select or []), list(ignore or [])
+    result = AuditResult(root=str(root))
+    for run_path in run_paths:
+        run = read_run(run_path, name=relative_name(run_path, path), verify=verify)
+        diagnosis = diagnose(run, select=select or None, ignore=ignore, settings=settings, context=context)
+        result.diagnoses.append(diagnosis)
+        if on_run is not None:
+            on_run(diagnosis)
+    return result

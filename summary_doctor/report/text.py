@@ -1,0 +1,85 @@
+"""``--format text``: findings grouped by severity with their numbers, then a compact checklist summary.
+
+Plain text that reads well in a terminal and in a CI log; ``color=True``
+only adds ANSI colours to the severity labels.
+"""
+
+from __future__ import annotations
+
+from summary_doctor.findings import AuditResult, Diagnosis, Finding, Severity, Status
+
+_COLORS = {Severity.ERROR: "\033[31m", Severity.WARNING: "\033[33m", Severity.INFO: "\033[36m"}
+_RESET = "\033[0m"
+
+
+def _label(severity: Severity, color: bool) -> str:
+    text = severity.value.upper()
+    return f"{_COLORS[severity]}{text}{_RESET}" if color else text
+
+
+def finding_lines(finding: Finding, *, color: bool = False) -> list[str]:
+    """A finding: severity, id and title, then its message and hint, indented."""
+    step = f" (step {finding.step})" if finding.step is not None else ""
+    return [
+        f"  {_label(finding.severity, color)} {finding.id}: {finding.title}{step}",
+        f"      {finding.message}",
+        f"      fix: {finding.hint}",
+    ]
+
+
+def checklist_lines(diagnosis: Diagnosis) -> list[str]:
+    """Counts per status, then each not-checkable id with what to record."""
+    counts = {status: sum(e.status is status for e in diagnosis.checklist) for status in Status}
+    lines = [
+        f"  checklist: {counts[Status.OK]} ok, {counts[Status.PROBLEM]} problem, "
+        f"{counts[Status.NOT_CHECKABLE]} not checkable"
+    ]
+    unchecked = [e for e in diagnosis.checklist if e.status is Status.NOT_CHECKABLE]
+    by_reason: dict[tuple[str | None, str | None], list[str]] = {}
+    for entry in unchecked:
+        by_reason.setdefault((entry.reason, entry.enable), []).append(entry.id)
+    for (reason, enable), ids in by_reason.items():
+        if len(ids) > 1:
+            lines.append(f"    - {reason}: {', '.join(ids)}")
+        else:
+            lines.append(f"    - {ids[0]}: {reason}; to enable: {enable}")
+    return lines
+
+
+def diagnosis_lines(diagnosis: Diagnosis, *, color: bool = False) -> list[str]:
+    """One run: problems first, by severity, then the checklist summary."""
+    lines = [f"run {diagnosis.run.name}"]
+    if not diagnosis.findings:
+        lines.append("  no findings")
+    for severity in Severity:
+        for finding in (f for f in diagnosis.findings if f.severity is severity):
+            lines.extend(finding_lines(finding, color=color))
+    problems = diagnosis.run.problems
+    lines.extend(f"  read problem: {problem}" for problem in problems)
+    return lines + checklist_lines(diagnosis)
+
+
+def summary_table(result: AuditResult) -> list[str]:
+    """Several runs: one row each (run, errors, warnings, worst finding)."""
+    rows = [("run", "errors", "warnings", "worst finding")]
+    for d in result.diagnoses:
+        errors = sum(f.severity is Severity.ERROR for f in d.findings)
+        warnings = sum(f.severity is Severity.WARNING for f in d.findings)
+        worst = next((f"{f.id}: {f.title}" for f in d.findings if f.severity.rank >= 1), "-")
+        rows.append((d.run.name, str(errors), str(warnings), worst))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return [f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}" for r in rows]
+
+
+def render(result: AuditResult, *, color: bool = False) -> str:
+    """The text report of ``result``."""
+    lines: list[str] = []
+    if len(result.diagnoses) > 1:
+        lines += [*summary_table(result), ""]
+    for diagnosis in result.diagnoses:
+        lines += [*diagnosis_lines(diagnosis, color=color), ""]
+    if result.findings:
+        lines.append("across runs")
+        for finding in result.findings:
+            lines.extend(finding_lines(finding, color=color))
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,15 @@
+"""The rules, one module per symptom group; importing this package registers them all.
+
+The import list is explicit so that ``grep`` finds every rule: a module that
+is not listed here does not run.
+"""
+
+from __future__ import annotations
+
+from summary_doctor.rules import activations as activations
+from summary_doctor.rules import dynamics as dynamics
+from summary_doctor.rules import gradients as gradients
+from summary_doctor.rules import graph as graph
+from summary_doctor.rules import hparams as hparams
+from summary_doctor.rules import init as init
+from summary_doctor.rules import weights as weights

@@ -1,0 +1,394 @@
+"""Shared helpers of the histogram rules: what a tag holds, and statistics from buckets.
+
+Users name their histograms as they like (``fc1.weight/auto`` from
+SummaryCollector, ``grad/fc1.weight``, ``fc1.weight.grad``, ``act/relu1``,
+``relu1_out``...), so rules classify tags by pattern instead of assuming one
+naming style. Histogram statistics (count, min, max, sum, NaN/Inf counts) are
+exact; everything else (spread, norm, zero share) is estimated from the
+buckets, assuming values spread uniformly inside a bucket. Buckets are decoded
+only for the rows a rule asks about.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+import pandas as pd
+
+from summary_doctor.reader.run import Run
+from summary_doctor.rules.base import Context
+from summary_doctor.rules.tags import find_tag
+
+
+class TagKind(str, Enum):
+    """What a histogram or tensor tag records."""
+
+    WEIGHT = "weight"
+    OFFSET = "offset"  # biases, BatchNorm beta and moving_mean: zero at init by design
+    SCALE = "scale"  # BatchNorm gamma and moving_variance: ones at init by design
+    GRADIENT = "gradient"
+    ACTIVATION = "activation"
+    OTHER = "other"
+
+
+_SUFFIX = re.compile(r"/(auto|histogram|tensor)$", re.IGNORECASE)
+_GRAD_AFFIX = re.compile(
+    r"^(grads?|gradients?|d)[/_.:]|[/_.:](grads?|gradients?)$|^(grads?|gradients?)$", re.IGNORECASE
+)
+_GRAD_WORD = re.compile(r"(^|[/_.:])(grads?|gradients?)([/_.:]|$)", re.IGNORECASE)
+_OFFSET = re.compile(r"(^|[/_.])(bias|biases|beta|offset|moving_mean|running_mean|mean)$", re.IGNORECASE)
+_SCALE = re.compile(r"(^|[/_.])(gamma|moving_variance|running_var|variance|scale)$", re.IGNORECASE)
+_WEIGHT = re.compile(r"(^|[/_.])(weight|weights|kernel|w|embedding_table|embedding)$", re.IGNORECASE)
+_ACTIVATION = re.compile(
+    r"(^|[/_.])(act|acts|activation|activations|relu\d*|relu6|leakyrelu|gelu|sigmoid|tanh|softmax|"
+    r"out|output|outputs|hidden|feature|features)([/_.\d]|$)|_out$",
+    re.IGNORECASE,
+)
+ACTIVATION_FUNCTIONS = ("relu", "sigmoid", "tanh")
+
+
+def base_name(tag: str) -> str:
+    """The tag without SummaryCollector's ``/auto`` (or a plugin) suffix."""
+    return _SUFFIX.sub("", tag)
+
+
+def gradient_parameter(tag: str) -> str | None:
+    """The parameter a gradient tag is about (``grad/fc1.weight`` -> ``fc1.weight``), or None."""
+    name = base_name(tag)
+    if not _GRAD_WORD.search(name):
+        return None
+    stripped = _GRAD_AFFIX.sub("", name).strip("/_.:")
+    return stripped or None
+
+
+def _parameter_kind(name: str) -> TagKind | None:
+    if _OFFSET.search(name):
+        return TagKind.OFFSET
+    if _SCALE.search(name):
+        return TagKind.SCALE
+    if _WEIGHT.search(name):
+        return TagKind.WEIGHT
+    return None
+
+
+def classify_tag(tag: str, parameters: Iterable[str] = ()) -> TagKind:
+    """The kind of one tag; ``parameters`` (graph parameter names) resolve ambiguous names."""
+    name = base_name(tag)
+    if gradient_parameter(tag) is not None:
+        return TagKind.GRADIENT
+    kind = _parameter_kind(name)
+    if kind is not None:
+        return kind
+    if name in set(parameters):
+        return TagKind.WEIGHT
+    if _ACTIVATION.search(name):
+        return TagKind.ACTIVATION
+    return TagKind.OTHER
+
+
+def activation_function(tag: str) -> str | None:
+    """``relu``, ``sigmoid`` or ``tanh`` when the tag name says so, else None."""
+    name = base_name(tag).lower()
+    return next((f for f in ACTIVATION_FUNCTIONS if f in name), None)
+
+
+def graph_parameters(run: Run) -> pd.DataFrame:
+    """The graph's parameters (name, shape), optimizer state (``moment1.*``...) left out."""
+    graph = run.graph
+    if graph is None:
+        return pd.DataFrame({"name": pd.Series([], dtype=object), "shape": pd.Series([], dtype=object)})
+    params = graph.parameters
+    state = params["name"].str.match(r"(moments?\d*|accum|mean_grad|mean_square|v|m)\.", na=False)
+    return params.loc[~state, ["name", "shape"]].reset_index(drop=True)
+
+
+def fan_in(shape: tuple[int, ...] | None) -> int | None:
+    """Inputs per output unit: ``in`` of a Dense (out, in), ``in*kh*kw`` of a conv; None for 1-D."""
+    if not shape or len(shape) < 2:
+        return None
+    return int(np.prod(shape[1:]))
+
+
+def tag_table(run: Run, frame: str = "histograms") -> pd.DataFrame:
+    """One row per tag: tag, name, kind, parameter (for gradients), order (layer order).
+
+    Layer order is the graph's parameter order (input side first); tags whose
+    parameter is not in the graph follow in order of first appearance.
+    """
+    rows = run.current(frame)
+    tags = list(dict.fromkeys(rows["tag"]))
+    params = graph_parameters(run)
+    names = list(params["name"])
+    position = {name: i for i, name in enumerate(names)}
+    table = pd.DataFrame({"tag": pd.Series(tags, dtype=object)})
+    table["name"] = [base_name(t) for t in tags]
+    table["kind"] = [classify_tag(t, names).value for t in tags]
+    table["parameter"] = [_parameter_of(t, TagKind(k)) for t, k in zip(tags, table["kind"], strict=True)]
+    table["order"] = [
+        position.get(p, len(names) + i) if p else len(names) + i for i, p in enumerate(table["parameter"])
+    ]
+    shapes = dict(zip(params["name"], params["shape"], strict=True))
+    table["fan_in"] = [fan_in(shapes.get(p)) if p else None for p in table["parameter"]]
+    return table.sort_values("order", kind="stable").reset_index(drop=True)
+
+
+def _parameter_of(tag: str, kind: TagKind) -> str | None:
+    if kind is TagKind.GRADIENT:
+        return gradient_parameter(tag)
+    if kind in (TagKind.WEIGHT, TagKind.OFFSET, TagKind.SCALE):
+        return base_name(tag)
+    return None
+
+
+def rows_of_kind(run: Run, *kinds: TagKind, frame: str = "histograms") -> pd.DataFrame:
+    """Current rows of ``frame`` whose tag is one of ``kinds``, with tag-table columns, by tag then step."""
+    table = tag_table(run, frame)
+    table = table[table["kind"].isin([k.value for k in kinds])]
+    rows = run.current(frame)
+    rows = rows[rows["tag"].isin(set(table["tag"]))]
+    merged = rows.reset_index().merge(table, on="tag", how="left").set_index("index")
+    merged.index.name = None
+    return merged.sort_values(["order", "step"], kind="stable")
+
+
+def finite_count(rows: pd.DataFrame) -> pd.Series:
+    """Values per histogram row that are neither NaN nor Inf."""
+    return rows["count"] - rows["nan_count"] - rows["pos_inf_count"] - rows["neg_inf_count"]
+
+
+# --- statistics from buckets ---------------------------------------------------------------
+
+
+def _abs_mean_per_bucket(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Mean of |x| for x uniform on [left, right]: exact for buckets straddling zero too."""
+    width = np.where(right > left, right - left, 1.0)
+    straddle = (left * right < 0) & (right > left)
+    return np.where(straddle, (left**2 + right**2) / (2 * width), np.abs(left + right) / 2)
+
+
+def bucket_stats(buckets: pd.DataFrame, mean: float | None = None) -> dict[str, float]:
+    """Spread, mean |x|, L2 norm, zero share (upper bound) and share <= 0 of one histogram.
+
+    ``std`` is the spread of bucket centres around ``mean`` plus the width²/12
+    of values uniform inside a bucket; ``zero_fraction`` counts the whole
+    bucket containing 0 (an upper bound: a histogram cannot tell 0 from 1e-9);
+    ``nonpositive`` counts buckets ending at or below 0 plus that bucket, also
+    an upper bound. ``l2`` is AUTOTRAINER's norm, ``sqrt(sum count*centre²)``.
+    """
+    counts = buckets["count"].to_numpy(dtype=float)
+    total = counts.sum()
+    if total <= 0:
+        return {
+            "std": math.nan,
+            "abs_mean": math.nan,
+            "l2": math.nan,
+            "zero_fraction": math.nan,
+            "nonpositive": math.nan,
+        }
+    left = buckets["left"].to_numpy(dtype=float)
+    width = buckets["width"].to_numpy(dtype=float)
+    right = left + width
+    centre = left + width / 2
+    centre_mean = float((counts * centre).sum() / total) if mean is None or not math.isfinite(mean) else mean
+    variance = (counts * ((centre - centre_mean) ** 2 + width**2 / 12)).sum() / total
+    holds_zero = (left <= 0) & ((right > 0) | ((right == 0) & (np.arange(len(left)) == len(left) - 1)))
+    holds_zero |= (width == 0) & (left == 0)
+    return {
+        "std": float(math.sqrt(max(variance, 0.0))),
+        "abs_mean": float((counts * _abs_mean_per_bucket(left, right)).sum() / total),
+        "l2": float(math.sqrt((counts * centre**2).sum())),
+        "zero_fraction": float(counts[holds_zero].sum() / total),
+        "nonpositive": float(counts[(right <= 0) | holds_zero].sum() / total),
+    }
+
+
+def with_bucket_stats(run: Run, rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` (histogram rows) plus the :func:`bucket_stats` columns, decoding only these rows.
+
+    A histogram with min == max needs no buckets: its spread is 0 and every
+    statistic follows from the single value.
+    """
+    stats = []
+    for index, row in zip(rows.index, rows.itertuples(index=False), strict=True):
+        n = row.count - row.nan_count - row.pos_inf_count - row.neg_inf_count
+        if n > 0 and row.min == row.max and math.isfinite(row.min):
+            value = float(row.min)
+            stats.append(
+                {
+                    "std": 0.0,
+                    "abs_mean": abs(value),
+                    "l2": abs(value) * math.sqrt(n),
+                    "zero_fraction": float(value == 0),
+                    "nonpositive": float(value <= 0),
+                }
+            )
+        else:
+            stats.append(bucket_stats(run.histogram_buckets(index), row.mean))
+    columns = pd.DataFrame(stats, index=rows.index, columns=["std", "abs_mean", "l2", "zero_fraction", "nonpositive"])
+    return pd.concat([rows, columns], axis=1)
+
+
+def cdf_distance(a: pd.DataFrame, b: pd.DataFrame) -> float:
+    """Wasserstein-1 distance between two histograms (values uniform inside buckets).
+
+    It is the smallest mean |w' - w| over all pairings of the two value sets,
+    so it is a lower bound on the mean element-wise change between the steps.
+    """
+    grid = np.union1d(_edges(a), _edges(b))
+    if len(grid) < 2:
+        return 0.0
+    gap = np.abs(_cdf(a, grid) - _cdf(b, grid))
+    return float(((gap[1:] + gap[:-1]) / 2 * np.diff(grid)).sum())
+
+
+def _edges(buckets: pd.DataFrame) -> np.ndarray:
+    left = buckets["left"].to_numpy(dtype=float)
+    return np.concatenate([left, left + buckets["width"].to_numpy(dtype=float)])
+
+
+def _cdf(buckets: pd.DataFrame, grid: np.ndarray) -> np.ndarray:
+    """Share of values <= each grid point, linear inside each bucket."""
+    counts = buckets["count"].to_numpy(dtype=float)
+    total = counts.sum() or 1.0
+    left = buckets["left"].to_numpy(dtype=float)[:, None]
+    width = buckets["width"].to_numpy(dtype=float)[:, None]
+    safe = np.where(width > 0, width, 1.0)
+    part = np.where(width > 0, np.clip((grid[None, :] - left) / safe, 0, 1), (grid[None, :] >= left).astype(float))
+    return (counts[:, None] * part).sum(axis=0) / total
+
+
+# --- the outcome gate ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Whether training went badly, by the loss curve: ``bad`` is None when no loss was recorded."""
+
+    bad: bool | None
+    reason: str
+    tag: str | None = None
+
+
+def loss_outcome(run: Run, context: Context, *, min_drop: float = 0.5) -> Outcome:
+    """Bad when the loss turns NaN/Inf, or its end (last tenth) is not below ``1 - min_drop`` of its start.
+
+    AUTOTRAINER reports internal symptoms only when training has not
+    converged; with the loss alone, "not converged" is read as "did not even
+    halve" (``min_drop=0.5``), compared on the loss's own scale so it works
+    for a loss of 0.01 and of 1000.
+    """
+    tag = find_tag(run, "loss", context)
+    if tag is None:
+        return Outcome(None, "no training-loss curve recorded")
+    series = run.scalar_series(tag)
+    if series.empty:
+        return Outcome(None, "no training-loss curve recorded")
+    bad_values = series[~np.isfinite(series.to_numpy())]
+    if not bad_values.empty:
+        return Outcome(True, f"the loss is {bad_values.iloc[0]} at step {bad_values.index[0]}", tag)
+    window = max(1, len(series) // 10)
+    start, end = float(series.iloc[:window].median()), float(series.iloc[-window:].median())
+    if len(series) < 3 or start <= 0:
+        return Outcome(None, "the loss curve is too short or not positive to judge convergence", tag)
+    drop = 1 - end / start
+    verdict = "not converging" if drop < min_drop else "converging"
+    return Outcome(drop < min_drop, f"loss {verdict}: {start:.4g} -> {end:.4g} ({drop:+.0%} drop)", tag)
+
+
+# --- small pieces every histogram rule uses --------------------------------------------------
+
+ENABLE_WEIGHTS = "SummaryCollector(..., collect_specified_data={'histogram_regular': '.*'})"
+ENABLE_GRADIENTS = (
+    "record gradients: in a custom TrainOneStepCell, ops.HistogramSummary()('grad/' + name, g) for each parameter"
+)
+ENABLE_ACTIVATIONS = "record activations: in construct(), ops.HistogramSummary()('act/relu1', x) after each activation"
+
+
+def has_kind(run: Run, *kinds: TagKind) -> bool:
+    """Whether any histogram or tensor tag of ``kinds`` was recorded."""
+    wanted = {k.value for k in kinds}
+    return any(tag_table(run, frame)["kind"].isin(wanted).any() for frame in ("histograms", "tensors"))
+
+
+def names(tags: Iterable[str]) -> list[str]:
+    """Display names: tags without ``/auto``."""
+    return [base_name(t) for t in tags]
+
+
+def judgment_steps(steps: pd.Series, point: float = 0.3) -> pd.Series:
+    """Steps from AUTOTRAINER's judgment point on (``judgment_point=0.3`` of the run)."""
+    lo, hi = steps.min(), steps.max()
+    return steps[steps >= lo + point * (hi - lo)]
+
+
+def tensor_stats(rows: pd.DataFrame) -> pd.DataFrame:
+    """The :func:`bucket_stats` columns computed exactly from tensor values."""
+    stats = []
+    for value in rows["value"]:
+        array = np.asarray(value, dtype=float).ravel()
+        finite = array[np.isfinite(array)]
+        if finite.size == 0:
+            stats.append(dict.fromkeys(("std", "abs_mean", "l2", "zero_fraction", "nonpositive"), math.nan))
+            continue
+        stats.append(
+            {
+                "std": float(finite.std()),
+                "abs_mean": float(np.abs(finite).mean()),
+                "l2": float(np.sqrt((finite**2).sum())),
+                "zero_fraction": float((finite == 0).mean()),
+                "nonpositive": float((finite <= 0).mean()),
+            }
+        )
+    columns = ["std", "abs_mean", "l2", "zero_fraction", "nonpositive"]
+    return pd.concat([rows, pd.DataFrame(stats, index=rows.index, columns=columns)], axis=1)
+
+
+def stats_of_kind(
+    run: Run, *kinds: TagKind, steps: Iterable[int] | None = None, first_only: bool = False
+) -> pd.DataFrame:
+    """Rows of ``kinds`` from histograms and tensors, with spread/norm/zero-share columns.
+
+    Columns: tag, name, kind, parameter, order, fan_in, step, min, max,
+    nonfinite, count, exact, and the :func:`bucket_stats` columns. A tag
+    recorded both ways is taken from tensors (exact). ``steps`` limits the
+    rows (and so the buckets decoded).
+    """
+    tensors = rows_of_kind(run, *kinds, frame="tensors")
+    hist = rows_of_kind(run, *kinds)
+    hist = hist[~hist["name"].isin(set(tensors["name"]))]
+    if steps is not None:
+        wanted = set(steps)
+        tensors, hist = tensors[tensors["step"].isin(wanted)], hist[hist["step"].isin(wanted)]
+    if first_only:
+        tensors, hist = _first_of_each_tag(tensors), _first_of_each_tag(hist)
+    hist = with_bucket_stats(run, hist).assign(
+        nonfinite=hist["nan_count"] + hist["pos_inf_count"] + hist["neg_inf_count"], exact=False
+    )
+    tensors = tensor_stats(tensors).assign(count=tensors["size"], exact=True)
+    keep = [
+        *tag_table(run).columns,
+        "step",
+        "min",
+        "max",
+        "nonfinite",
+        "count",
+        "exact",
+        "std",
+        "abs_mean",
+        "l2",
+        "zero_fraction",
+        "nonpositive",
+    ]
+    frames = [f[keep] for f in (hist, tensors) if not f.empty]
+    if not frames:
+        return pd.DataFrame(columns=keep)
+    return pd.concat(frames).sort_values(["order", "step"], kind="stable")
+
+
+def _first_of_each_tag(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows[rows["step"] == rows.groupby("tag")["step"].transform("min")]

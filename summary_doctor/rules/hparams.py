@@ -1,0 +1,426 @@
+"""Hyperparameters: learning rate too large or too small, too many or too few epochs, batch too large.
+
+A hyperparameter is never judged from its value alone (0.1 is a fine rate for
+SGD and a bad one for Adam): each rule needs a bad outcome in the curves and,
+where the run holds weight histograms, corroboration from the size of the
+weight updates (MindInsight's update ratio, AUTOTRAINER's outcome gate).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from summary_doctor.findings import Finding, Severity
+from summary_doctor.reader.run import Run
+from summary_doctor.rules import _series as series
+from summary_doctor.rules._series import end_slope, eval_turn, fmt
+from summary_doctor.rules.base import Context, Missing, Rule, make_finding, register
+from summary_doctor.rules.dynamics import LossDiverging, oscillates
+from summary_doctor.rules.tags import find_tag, lineage_learning_rate, missing_tag, steps_per_epoch
+from summary_doctor.rules.weights import update_ratios
+
+_NO_HISTOGRAMS = "no weight histograms, so the size of the updates could not confirm it"
+
+
+def _loss_or_missing(run: Run, context: Context, minimum: int) -> Missing | None:
+    c = series.loss_curve(run, context)
+    if c is None:
+        return missing_tag("loss", context)
+    if len(c) < minimum:
+        return Missing(
+            f"the loss curve has only {len(c)} finite point(s); at least {minimum} are needed",
+            "record the loss more often: a smaller SummaryCollector collect_freq",
+        )
+    return None
+
+
+def _first_nonfinite_step(run: Run, context: Context) -> int | None:
+    tag = find_tag(run, "loss", context)
+    if tag is None:
+        return None
+    values = run.scalar_series(tag)
+    bad = values.index[~np.isfinite(values.to_numpy())]
+    return int(bad[0]) if len(bad) else None
+
+
+def _per_step_ratio(ratios: pd.DataFrame, until: int | None) -> pd.Series:
+    """Median update ratio across weight tags per step, up to ``until`` (the first NaN loss)."""
+    if until is not None:
+        ratios = ratios[ratios["step"] <= until]
+    ratios = ratios[np.isfinite(ratios["ratio"])]
+    return ratios.groupby("step")["ratio"].median()
+
+
+@register
+@dataclass
+class LrTooLarge(Rule):
+    """Learning rate too large: the loss turns NaN, diverges or oscillates, and updates are large.
+
+    What it detects
+        A bad outcome in the loss (NaN/Inf, ``loss.diverging`` or
+        ``loss.oscillating`` by their default thresholds) together with, when
+        weight histograms or tensors were recorded, a weight update ratio
+        mean|dw| / mean|w| per step of ``max_update_ratio`` or more (median
+        over the weight matrices, highest step before any NaN loss). Without
+        weight histograms the loss outcome alone is reported, and says so.
+    Why it matters
+        Steps overshoot the minimum: the loss bounces, climbs or overflows,
+        and the model does not reach the accuracy it could.
+    Typical causes
+        A learning rate copied from another optimizer or batch size; no
+        warm-up; a batch size reduced without scaling the rate down.
+    How to fix
+        Divide the learning rate by 10 (AUTOTRAINER's repair for oscillating
+        loss); run a learning-rate range test (Smith 2017, MindSpore checklist
+        hp.01); add warm-up and gradient clipping.
+    Thresholds
+        max_update_ratio = 0.1: MindInsight's "weight change above threshold"
+        watchpoint (UI default 0.1; its recommender uses 1). The ratio from
+        histograms is a lower bound (see weights.update_ratios).
+    """
+
+    ids = ("hparam.lr-too-large",)
+    hint: ClassVar[str] = (
+        "Divide the learning rate by 10, or find the largest stable rate with a learning-rate range test; "
+        "add warm-up and gradient clipping."
+    )
+    max_update_ratio: float = 0.1
+
+    def requirements(self, run: Run, context: Context) -> Missing | None:
+        return _loss_or_missing(run, context, LossDiverging.min_points)
+
+    def _outcome(self, run: Run, context: Context) -> tuple[str, int | None] | None:
+        nan_step = _first_nonfinite_step(run, context)
+        if nan_step is not None:
+            return f"the loss turns non-finite at step {nan_step}", nan_step
+        c = series.loss_curve(run, context)
+        assert c is not None
+        d = series.divergence(c, math.log(LossDiverging.rise_factor))
+        if d.exceeds(LossDiverging.rise_factor, LossDiverging.min_t):
+            return f"the loss ends {fmt(series.as_factor(d.rise))}x above its best", d.first_step
+        if oscillates(c):
+            o = series.oscillation(c)
+            return f"the loss swings {fmt(series.as_factor(o.amplitude))}x without settling", o.start_step
+        return None
+
+    def check(self, run: Run, context: Context) -> Iterator[Finding]:
+        outcome = self._outcome(run, context)
+        if outcome is None:
+            return
+        what, step = outcome
+        per_step = _per_step_ratio(update_ratios(run), _first_nonfinite_step(run, context))
+        lr = lineage_learning_rate(run)
+        lr_text = f" (learning rate {fmt(lr)})" if lr is not None else ""
+        evidence = {"outcome": what, "learning_rate": lr, "threshold": self.max_update_ratio}
+        if per_step.empty:
+            yield make_finding(
+                self,
+                run,
+                Severity.WARNING,
+                f"learning rate may be too large{lr_text}: {what}",
+                f"{what[0].upper()}{what[1:]}; {_NO_HISTOGRAMS}.",
+                step=step,
+                evidence=evidence,
+            )
+            return
+        peak_step, peak = int(per_step.idxmax()), float(per_step.max())
+        if peak < self.max_update_ratio:
+            return
+        nan = _first_nonfinite_step(run, context) is not None
+        yield make_finding(
+            self,
+            run,
+            Severity.ERROR if nan else Severity.WARNING,
+            f"learning rate too large{lr_text}: updates reach {fmt(peak)} of the weights per step",
+            f"{what[0].upper()}{what[1:]}, and the weights change by {fmt(peak)} of their size per step at step "
+            f"{peak_step} (median over weight matrices; above {self.max_update_ratio} is too large).",
+            step=step,
+            evidence={**evidence, "update_ratio": peak, "update_ratio_step": peak_step},
+        )
+
+
+@register
+@dataclass
+class LrTooSmall(Rule):
+    """Learning rate too small: the loss barely moves and every layer's updates are tiny.
+
+    What it detects
+        The loss falls by less than ``min_improvement`` of its start over the
+        whole run, and the update ratio mean|dw| / mean|w| per step is below
+        ``min_update_ratio`` for every weight matrix (median over its steps;
+        frozen, never-changing weights are left to graph.weight-freezing).
+        Without weight histograms: a lineage learning rate below
+        ``min_learning_rate``.
+    Why it matters
+        Training spends its budget without learning; it looks like a model
+        that cannot learn the task.
+    Typical causes
+        A rate meant for fine-tuning used from scratch; a schedule decayed to
+        almost zero; a rate scaled down for a batch size that was not used.
+    How to fix
+        Multiply the learning rate by 10 (AUTOTRAINER's repair for slow
+        convergence) or run a learning-rate range test (MindSpore checklist hp.01).
+    Thresholds
+        min_update_ratio = 1e-4: MindInsight's "weight change below threshold"
+        watchpoint. Requiring it of every layer keeps vanishing gradients
+        (tiny updates in the first layers only) out. min_improvement = 0.25
+        stands for AUTOTRAINER's slow-convergence gate. min_learning_rate =
+        1e-7: UMLAUT's "LR low".
+    """
+
+    ids = ("hparam.lr-too-small",)
+    hint: ClassVar[str] = (
+        "Multiply the learning rate by 10, or find a good one with a learning-rate range test; "
+        "check that the schedule does not decay it to almost zero."
+    )
+    min_update_ratio: float = 1e-4
+    min_improvement: float = 0.25
+    min_learning_rate: float = 1e-7
+
+    def requirements(self, run: Run, context: Context) -> Missing | None:
+        return _loss_or_missing(run, context, series.MIN_POINTS)
+
+    def check(self, run: Run, context: Context) -> Iterator[Finding]:
+        c = series.loss_curve(run, context)
+        assert c is not None
+        improvement = 1 - series.as_factor(series.tail_level(c) - series.head_level(c))
+        if improvement >= self.min_improvement:
+            return
+        ratios = update_ratios(run)
+        ratios = ratios[np.isfinite(ratios["ratio"]) & (ratios["ratio"] > 0)]
+        lr = lineage_learning_rate(run)
+        evidence = {"loss_improvement": improvement, "learning_rate": lr, "threshold": self.min_update_ratio}
+        if ratios.empty:
+            if lr is not None and lr < self.min_learning_rate:
+                yield make_finding(
+                    self,
+                    run,
+                    Severity.WARNING,
+                    f"learning rate {fmt(lr)} is tiny and the loss fell only {fmt(100 * improvement)}%",
+                    f"The loss improved by {fmt(100 * improvement)}% over the run "
+                    f"with a learning rate of {fmt(lr)}; {_NO_HISTOGRAMS}.",
+                    evidence=evidence,
+                )
+            return
+        per_tag = ratios.groupby("tag")["ratio"].median()
+        if per_tag.max() >= self.min_update_ratio:
+            return
+        lr_text = f" (learning rate {fmt(lr)})" if lr is not None else ""
+        yield make_finding(
+            self,
+            run,
+            Severity.WARNING,
+            f"learning rate too small{lr_text}: updates are {fmt(per_tag.median())} of the weights per step",
+            f"The loss improved by only {fmt(100 * improvement)}% over the run, and every weight matrix changes "
+            f"by less than {self.min_update_ratio} of its size per step (largest {fmt(per_tag.max())}, "
+            f"in {per_tag.idxmax()}).",
+            step=int(c.steps[0]),
+            tags=tuple(per_tag.index),
+            evidence={
+                **evidence,
+                "update_ratio_median": float(per_tag.median()),
+                "update_ratio_max": float(per_tag.max()),
+            },
+        )
+
+
+def _epoch_text(step: int, per_epoch: float | None) -> str:
+    return f"step {step}" + (f" (epoch {fmt(step / per_epoch)})" if per_epoch else "")
+
+
+@register
+@dataclass
+class TooManyEpochs(Rule):
+    """Too many epochs: the eval loss (or eval error) rises for several evaluations while train loss falls.
+
+    What it detects
+        After its best evaluation, the eval loss (or 1 - eval accuracy when
+        no eval loss is recorded) exceeds its best by more than ``epsilon``
+        on at least ``min_evals`` evaluations and ends ``min_rise`` above it,
+        while the train loss is still falling (or is not recorded).
+    Why it matters
+        Every epoch after the best one makes the model worse on new data.
+    Typical causes
+        A fixed epoch budget copied from a larger dataset; no early stopping.
+    How to fix
+        Keep the checkpoint of the epoch with the minimum validation loss
+        (MindSpore checklist hp.02) and stop there; or regularise.
+    Thresholds
+        epsilon = 0.01, min_evals = 2: AUTOTRAINER's test_turn_bad (a run of
+        epochs with val loss up by > 0.01 while train loss drops by > 0.01),
+        relative here; a run of evaluations, not UMLAUT's single epoch, which
+        is too noisy. min_rise = 0.05.
+    """
+
+    ids = ("hparam.too-many-epochs",)
+    hint: ClassVar[str] = (
+        "Keep the checkpoint of the epoch with the lowest validation loss (early stopping), or train fewer "
+        "epochs; add regularisation if the best epoch comes very early."
+    )
+    epsilon: float = 0.01
+    min_evals: int = 2
+    min_rise: float = 0.05
+
+    def requirements(self, run: Run, context: Context) -> Missing | None:
+        if find_tag(run, "eval_loss", context) is None and find_tag(run, "eval_accuracy", context) is None:
+            return missing_tag("eval_loss", context)
+        return None
+
+    def check(self, run: Run, context: Context) -> Iterator[Finding]:
+        turn = eval_turn(run, context, epsilon=self.epsilon)
+        if turn is None or turn.rising_evals < self.min_evals or turn.rise < self.min_rise:
+            return
+        if turn.train_drop is not None and turn.train_drop <= self.epsilon:
+            return
+        best = _epoch_text(turn.best_step, steps_per_epoch(run))
+        what = "eval error" if turn.is_error_rate else "eval loss"
+        yield make_finding(
+            self,
+            run,
+            Severity.WARNING,
+            f"{what} best at {best}, then {fmt(100 * turn.rise)}% worse by the end",
+            f"The {what} ('{turn.tag}') was lowest ({fmt(turn.best)}) at {best} and was worse on "
+            f"{turn.rising_evals} later evaluations, ending at {fmt(turn.final)}. Stop at {best}.",
+            step=turn.first_rise_step,
+            tags=(turn.tag,),
+            evidence={
+                "best_step": turn.best_step,
+                "best": turn.best,
+                "final": turn.final,
+                "rise": turn.rise,
+                "rising_evals": turn.rising_evals,
+                "train_drop": turn.train_drop,
+            },
+        )
+
+
+@register
+@dataclass
+class TooFewEpochs(Rule):
+    """Too few epochs: the loss is still falling steeply and significantly when training ends.
+
+    What it detects
+        Over the last epoch (or last 25% of the run), a robust (Theil-Sen)
+        fit of log-loss falls by ``min_drop_per_epoch`` or more per epoch,
+        with a fitted drop ``min_t`` times its standard error under the
+        curve's own step noise; and the eval loss, when recorded, still
+        improved at its last evaluation.
+    Why it matters
+        The model stops before it reaches the accuracy it could.
+    Typical causes
+        An epoch budget too small for the learning rate; a very small
+        learning rate; a large batch giving few steps.
+    How to fix
+        Train for more epochs and keep the epoch with the minimum validation
+        loss (MindSpore checklist hp.02); or raise the learning rate.
+    Thresholds
+        min_drop_per_epoch = 0.1 (10% lower loss per epoch); min_t = 4
+        (a trend, not noise: healthy noisy step losses reach t of about 2.5);
+        derived from checklist hp.02 ("validation loss still improving").
+    """
+
+    ids = ("hparam.too-few-epochs",)
+    hint: ClassVar[str] = (
+        "Train for more epochs (the loss was still falling), then keep the epoch with the lowest validation loss."
+    )
+    min_drop_per_epoch: float = 0.1
+    min_t: float = 4.0
+    epsilon: float = 0.01
+
+    def requirements(self, run: Run, context: Context) -> Missing | None:
+        return _loss_or_missing(run, context, series.MIN_POINTS)
+
+    def _eval_stopped(self, run: Run, context: Context) -> bool:
+        data = series.curve(run, "eval_loss", context)
+        values = data.to_numpy()[np.isfinite(data.to_numpy())] if data is not None else np.array([])
+        return len(values) >= 2 and values[-1] > values[-2] * (1 - self.epsilon)
+
+    def check(self, run: Run, context: Context) -> Iterator[Finding]:
+        c = series.loss_curve(run, context)
+        assert c is not None
+        e = end_slope(c, epochs=1.0, fraction=0.25)
+        per_epoch = 1 - math.exp(-e.drop_per_epoch)
+        if per_epoch < self.min_drop_per_epoch or e.t_value < self.min_t or self._eval_stopped(run, context):
+            return
+        unit = "per epoch" if c.per_epoch else "over the last quarter of the run"
+        yield make_finding(
+            self,
+            run,
+            Severity.WARNING,
+            f"loss still falling {fmt(100 * per_epoch)}% {unit} at the end of training",
+            f"From step {e.start_step} to the end the loss falls by {fmt(100 * per_epoch)}% {unit} "
+            f"(trend {fmt(e.t_value)}x its noise): training stopped before converging.",
+            step=e.start_step,
+            tags=(find_tag(run, "loss", context) or "",),
+            evidence={"drop_per_epoch": per_epoch, "t_value": e.t_value, "threshold": self.min_drop_per_epoch},
+        )
+
+
+@register
+@dataclass
+class BatchTooLarge(Rule):
+    """Batch size too large: very few steps per epoch (or a batch above 256), with poor convergence.
+
+    What it detects
+        Lineage says an epoch has ``max_steps_per_epoch`` steps or fewer
+        (train_dataset_size / batch_size), or the batch exceeds
+        ``max_batch_size``; and the loss ends above ``converged_ratio`` of
+        its start.
+    Why it matters
+        Few, large steps: the model sees many samples but takes few updates,
+        and large batches generalise worse unless the rate is scaled.
+    Typical causes
+        A batch size sized for a bigger dataset or many devices.
+    How to fix
+        Use a smaller batch: "32 is a secure value; 64/128/256 worth trying";
+        when keeping a large batch, scale the learning rate with it and add
+        warm-up (MindSpore checklist hp.03; AUTOTRAINER repairs with batch 32).
+    Thresholds
+        max_steps_per_epoch = 4; max_batch_size = 256 (checklist hp.03);
+        converged_ratio = 0.5 (AUTOTRAINER-style outcome gate).
+    """
+
+    ids = ("hparam.batch-too-large",)
+    hint: ClassVar[str] = (
+        "Use a smaller batch (32 is a secure value; 64/128/256 are worth trying); if the batch must stay large, "
+        "scale the learning rate with it and add warm-up."
+    )
+    max_steps_per_epoch: float = 4.0
+    max_batch_size: int = 256
+    converged_ratio: float = 0.5
+
+    def requirements(self, run: Run, context: Context) -> Missing | None:
+        if not run.lineage.hyperparameters.get("batch_size"):
+            return Missing(
+                "no batch size in lineage",
+                "let SummaryCollector write lineage (its default: collect_train_lineage=True)",
+            )
+        return _loss_or_missing(run, context, 4)
+
+    def check(self, run: Run, context: Context) -> Iterator[Finding]:
+        batch = float(run.lineage.hyperparameters["batch_size"])
+        per_epoch = steps_per_epoch(run)
+        few_steps = per_epoch is not None and per_epoch <= self.max_steps_per_epoch
+        if not few_steps and batch <= self.max_batch_size:
+            return
+        c = series.loss_curve(run, context)
+        assert c is not None
+        remaining = series.as_factor(series.tail_level(c) - series.head_level(c))
+        if remaining < self.converged_ratio:
+            return
+        epoch_text = f", {fmt(per_epoch)} steps per epoch" if per_epoch else ""
+        yield make_finding(
+            self,
+            run,
+            Severity.WARNING,
+            f"batch size {int(batch)}{epoch_text}: loss still at {fmt(100 * remaining)}% of its start",
+            f"With a batch of {int(batch)}{epoch_text}, the run takes {int(c.steps[-1])} steps in all and the "
+            f"loss ends at {fmt(100 * remaining)}% of where it started.",
+            evidence={"batch_size": int(batch), "steps_per_epoch": per_epoch, "final_over_start": remaining},
+        )

@@ -1,0 +1,348 @@
+"""Weights: NaN/Inf in weights, and updates too large or too small relative to the weights.
+
+``update_ratios`` is shared with the learning-rate rules: it turns consecutive
+weight histograms (or tensors) into MindInsight's update ratio
+``mean|w_t - w_prev| / (mean|w_prev| + 1e-9)``, per training step.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from summary_doctor.findings import Finding, Severity
+from summary_doctor.reader.run import Run
+from summary_doctor.rules._histograms import (
+    ENABLE_WEIGHTS,
+    TagKind,
+    base_name,
+    bucket_stats,
+    cdf_distance,
+    has_kind,
+    loss_outcome,
+    names,
+    rows_of_kind,
+    tag_table,
+)
+from summary_doctor.rules.base import Context, Missing, Rule, register
+
+EPSILON = 1e-9  # MindInsight's epsilon in the update-ratio denominator
+PARAMETER_KINDS = (TagKind.WEIGHT, TagKind.OFFSET, TagKind.SCALE)
+RATIO_COLUMNS = ["tag", "step", "ratio", "prev_step", "gap", "exact", "prev_abs_mean"]
+
+
+def update_ratios(run: Run) -> pd.DataFrame:
+    """Per-step update ratio of every weight matrix between consecutive recorded steps.
+
+    Columns: ``tag``, ``step`` (the later step), ``ratio``, ``prev_step``,
+    ``gap`` (steps between the two records), ``exact``, ``prev_abs_mean``
+    (mean|w| at the earlier step, the ratio's denominator).
+
+    ``ratio`` is mean|Δw| / (mean|w_prev| + 1e-9) divided by ``gap``
+    (SummaryCollector records every ``collect_freq`` steps, MindInsight's
+    watchpoints compare consecutive steps). Dividing by the gap assumes the
+    updates of the gap add up in one direction; for noisy updates the true
+    per-step ratio is larger (up to sqrt(gap) times). From tensors mean|Δw| is
+    exact (``exact=True``). From histograms the element-wise change is not
+    recorded: the Wasserstein distance between the two histograms is used, the
+    smallest mean change consistent with them, so ``ratio`` is then a lower
+    bound. A histogram identical byte for byte to the previous one gives 0.
+    Only weight matrices/kernels are included (``TagKind.WEIGHT``).
+    """
+    tensor_rows = _tensor_ratios(run)
+    covered = set(tensor_rows["tag"].map(base_name))
+    hist_rows = _histogram_ratios(run, skip=covered)
+    frames = [f for f in (hist_rows, tensor_rows) if not f.empty]
+    if not frames:
+        return pd.DataFrame({c: pd.Series([], dtype=d) for c, d in zip(RATIO_COLUMNS, _RATIO_DTYPES, strict=True)})
+    return pd.concat(frames, ignore_index=True).sort_values(["tag", "step"], kind="stable", ignore_index=True)
+
+
+_RATIO_DTYPES = [object, "int64", "float64", "int64", "int64", bool, "float64"]
+
+
+def _histogram_ratios(run: Run, *, skip: set[str]) -> pd.DataFrame:
+    rows = rows_of_kind(run, TagKind.WEIGHT)
+    rows = rows[~rows["name"].isin(skip)]
+    records = []
+    for tag, group in rows.groupby("tag", sort=False):
+        records.extend(_tag_ratios(run, tag, group))
+    return pd.DataFrame(records, columns=RATIO_COLUMNS)
+
+
+def _tag_ratios(run: Run, tag: str, group: pd.DataFrame) -> list[tuple]:
+    blob = memoryview(run.histogram_blob)
+    cache: dict = {}
+
+    def buckets(index):
+        if index not in cache:
+            cache[index] = run.histogram_buckets(index)
+        return cache[index]
+
+    out = []
+    indices, steps = list(group.index), group["step"].to_numpy()
+    for (i, j), (s0, s1) in zip(itertools.pairwise(indices), itertools.pairwise(steps), strict=True):
+        gap = int(s1 - s0)
+        if gap <= 0:
+            continue
+        a, b = run.histograms.loc[i], run.histograms.loc[j]
+        if _nonfinite(a) or _nonfinite(b):
+            out.append((tag, int(s1), float("nan"), int(s0), gap, False, float("nan")))
+            continue
+        if blob[a.blob_start : a.blob_stop] == blob[b.blob_start : b.blob_stop]:
+            out.append((tag, int(s1), 0.0, int(s0), gap, False, float("nan")))
+            continue
+        previous = buckets(i)
+        distance = cdf_distance(previous, buckets(j))
+        scale = bucket_stats(previous, a["mean"])["abs_mean"]
+        out.append((tag, int(s1), distance / (scale + EPSILON) / gap, int(s0), gap, False, scale))
+        cache.pop(i, None)
+    return out
+
+
+def _nonfinite(row: pd.Series) -> bool:
+    return bool(row["nan_count"] or row["pos_inf_count"] or row["neg_inf_count"])
+
+
+def _tensor_ratios(run: Run) -> pd.DataFrame:
+    rows = rows_of_kind(run, TagKind.WEIGHT, frame="tensors")
+    records = []
+    for tag, group in rows.groupby("tag", sort=False):
+        values, steps = list(group["value"]), group["step"].to_numpy()
+        for k in range(1, len(values)):
+            gap = int(steps[k] - steps[k - 1])
+            prev, cur = np.asarray(values[k - 1], float), np.asarray(values[k], float)
+            if gap <= 0 or prev.shape != cur.shape:
+                continue
+            scale = float(np.mean(np.abs(prev)))
+            ratio = np.mean(np.abs(cur - prev)) / (scale + EPSILON) / gap
+            records.append((tag, int(steps[k]), float(ratio), int(steps[k - 1]), gap, True, scale))
+    return pd.DataFrame(records, columns=RATIO_COLUMNS)
+
+
+# --- weight.overflow -------------------------------------------------------------------------
+
+
+def _nonfinite_rows(run: Run, kinds: tuple[TagKind, ...]) -> pd.DataFrame:
+    """Histogram and tensor rows of ``kinds`` holding NaN or Inf: tag, step, nan, inf."""
+    hist = rows_of_kind(run, *kinds)
+    hist = pd.DataFrame(
+        {
+            "tag": hist["tag"],
+            "step": hist["step"],
+            "nan": hist["nan_count"],
+            "inf": hist["pos_inf_count"] + hist["neg_inf_count"],
+            "count": hist["count"],
+        }
+    )
+    tensors = rows_of_kind(run, *kinds, frame="tensors")
+    tensors = pd.DataFrame(
+        {
+            "tag": tensors["tag"],
+            "step": tensors["step"],
+            "nan": tensors["nonfinite"],
+            "inf": 0,
+            "count": tensors["size"],
+        }
+    )
+    rows = pd.concat([hist, tensors], ignore_index=True)
+    return rows[(rows["nan"] + rows["inf"]) > 0].sort_values("step", kind="stable")
+
+
+def overflow_summary(rows: pd.DataFrame) -> dict:
+    """First step, tags in order of first appearance and counts at that step: JSON-safe evidence."""
+    first_step = int(rows["step"].iloc[0])
+    at_first = rows[rows["step"] == first_step]
+    return {
+        "first_step": first_step,
+        "tags": list(dict.fromkeys(rows["tag"])),
+        "first_tags": list(at_first["tag"]),
+        "nan_at_first_step": int(at_first["nan"].sum()),
+        "inf_at_first_step": int(at_first["inf"].sum()),
+        "values_at_first_step": int(at_first["count"].sum()),
+        "records_affected": len(rows),
+    }
+
+
+@register
+@dataclass
+class WeightOverflow(Rule):
+    """NaN or Inf values in the weights.
+
+    What it detects: weight histograms or tensors with NaN or ±Inf counts
+    greater than zero, the first step where they appear and in which tags.
+    Why it matters: once a weight is NaN every output and gradient after it is
+    NaN; training cannot recover.
+    Typical causes: learning rate too large, exploding gradients, a division
+    or log of zero upstream, float16 overflow without loss scaling.
+    How to fix: lower the learning rate; clip gradients
+    (``ops.clip_by_global_norm``); use a loss scale manager with mixed
+    precision; find the first NaN operator with the debugger's overflow
+    watchpoint.
+    Thresholds: any NaN/Inf (MindInsight watchpoint weight_overflow, WO:
+    nan_count + inf_count > 0).
+    """
+
+    ids = ("weight.overflow",)
+
+    def requirements(self, run: Run, context: Context) -> Missing | None:
+        if has_kind(run, *PARAMETER_KINDS):
+            return None
+        return Missing("no weight histograms or tensors recorded", ENABLE_WEIGHTS)
+
+    def check(self, run: Run, context: Context) -> Iterator[Finding]:
+        rows = _nonfinite_rows(run, PARAMETER_KINDS)
+        if rows.empty:
+            return
+        evidence = overflow_summary(rows)
+        shown = names(evidence["first_tags"])
+        yield Finding(
+            id="weight.overflow",
+            severity=Severity.ERROR,
+            title=f"NaN/Inf in {', '.join(shown[:3])} from step {evidence['first_step']}",
+            message=(
+                f"At step {evidence['first_step']}, {', '.join(shown)} hold {evidence['nan_at_first_step']} NaN and "
+                f"{evidence['inf_at_first_step']} Inf values of {evidence['values_at_first_step']}; "
+                f"{len(evidence['tags'])} weight tag(s) in {evidence['records_affected']} records are affected."
+            ),
+            hint=(
+                "Check whether the learning rate is too high, the gradient too large or the optimizer wrong "
+                "(MindInsight advice); clip gradients and use loss scaling with float16."
+            ),
+            run=run.name,
+            tags=tuple(evidence["tags"]),
+            step=evidence["first_step"],
+            evidence=evidence,
+        )
+
+
+# --- weight.update-ratio ---------------------------------------------------------------------
+
+
+@register
+@dataclass
+class WeightUpdateRatio(Rule):
+    """Weight updates too large or too small relative to the weights.
+
+    What it detects: the per-step update ratio mean|Δw| / mean|w| of each
+    weight matrix between consecutive recorded steps (see ``update_ratios``).
+    Too large: some interval above ``too_large``. Too small: the median over
+    the run below ``too_small`` while the loss is not converging.
+    Why it matters: updates larger than the weights themselves throw training
+    around (loss oscillates or diverges); tiny updates mean it barely moves.
+    Typical causes: learning rate too large or too small for the optimizer and
+    batch size; gradients exploding or vanishing.
+    How to fix: adjust the learning rate (an LR range test, checklist hp.01),
+    check the gradient scale and the optimizer.
+    Thresholds: ``too_large`` = 1 (MindInsight recommended watchpoint
+    weight_change_too_large; its UI default is 0.1), ``too_small`` = 1e-4
+    (MindInsight weight_change_too_small). From histograms the ratio is a lower
+    bound, which makes "too large" safe and "too small" only a hint: that is
+    why it is gated on the loss not converging (``min_drop``: the loss did not
+    halve; AUTOTRAINER's "not converged" gate). Parameters that never change
+    are left to graph.weight-freezing, and intervals starting from weights
+    still near zero (mean|w| below ``near_zero`` = 1e-2 of sqrt(1/fan_in), the
+    init.all-zero scale) to init.all-zero: any update is large relative to
+    zero.
+    """
+
+    ids = ("weight.update-ratio",)
+    too_large: float = 1.0
+    too_small: float = 1e-4
+    min_drop: float = 0.5
+    near_zero: float = 1e-2
+
+    def requirements(self, run: Run, context: Context) -> Missing | None:
+        if update_ratios(run).empty:
+            return Missing("no weight recorded at two steps or more", ENABLE_WEIGHTS)
+        return None
+
+    def check(self, run: Run, context: Context) -> Iterator[Finding]:
+        ratios = update_ratios(run)
+        ratios = ratios[np.isfinite(ratios["ratio"])]
+        yield from self._too_large(run, ratios)
+        yield from self._too_small(run, context, ratios)
+
+    def _too_large(self, run: Run, ratios: pd.DataFrame) -> Iterator[Finding]:
+        large = ratios[(ratios["ratio"] > self.too_large) & ~_near_zero(run, ratios, self.near_zero)]
+        large = large.sort_values("step", kind="stable")
+        if large.empty:
+            return
+        first = large.iloc[0]
+        tags = list(dict.fromkeys(large["tag"]))
+        yield Finding(
+            id="weight.update-ratio",
+            severity=Severity.WARNING,
+            title=f"{base_name(first['tag'])} changes {first['ratio']:.3g}x its size per step at step {first['step']}",
+            message=(
+                f"Between steps {first['prev_step']} and {first['step']} the mean change of {base_name(first['tag'])} "
+                f"was {first['ratio']:.3g} of its mean magnitude per step (> {self.too_large:g}); "
+                f"{len(large)} interval(s) in {', '.join(names(tags))} exceed it. " + _assumption(bool(first["exact"]))
+            ),
+            hint="Lower the learning rate or clip gradients; check the optimizer (MindInsight tuning advice).",
+            run=run.name,
+            tags=tuple(tags),
+            step=int(first["step"]),
+            evidence={
+                "direction": "too-large",
+                "threshold": self.too_large,
+                "max_ratio": float(large["ratio"].max()),
+                "intervals": [[str(r.tag), int(r.prev_step), int(r.step), float(r.ratio)] for r in large.itertuples()],
+            },
+        )
+
+    def _too_small(self, run: Run, context: Context, ratios: pd.DataFrame) -> Iterator[Finding]:
+        moving = ratios.groupby("tag").filter(lambda g: (g["ratio"] > 0).any())
+        medians = moving.groupby("tag", sort=False)["ratio"].median()
+        small = medians[medians < self.too_small]
+        if small.empty:
+            return
+        outcome = loss_outcome(run, context, min_drop=self.min_drop)
+        if not outcome.bad:
+            return
+        tags = list(small.index)
+        exact = bool(moving.loc[moving["tag"].isin(tags), "exact"].all())
+        yield Finding(
+            id="weight.update-ratio",
+            severity=Severity.WARNING,
+            title=f"{base_name(tags[0])} updates only {small.iloc[0]:.2g} of its size per step (median)",
+            message=(
+                f"Median per-step update ratio below {self.too_small:g}: "
+                + ", ".join(f"{base_name(t)} {v:.2g}" for t, v in small.items())
+                + f"; {outcome.reason}. "
+                + _assumption(exact)
+            ),
+            hint=(
+                "Raise the learning rate (try x10, checklist hp.01); check that gradients reach these layers "
+                "and the optimizer is the intended one (MindInsight tuning advice)."
+            ),
+            run=run.name,
+            tags=tuple(tags),
+            step=int(moving["step"].min()),
+            evidence={
+                "direction": "too-small",
+                "threshold": self.too_small,
+                "median_ratio": {str(t): float(v) for t, v in small.items()},
+                "loss": outcome.reason,
+            },
+        )
+
+
+def _near_zero(run: Run, ratios: pd.DataFrame, factor: float) -> pd.Series:
+    """Intervals that start from a weight still near zero, measured against its fan-in scale."""
+    fan_in = tag_table(run).set_index("tag")["fan_in"].astype(float)
+    scale = np.sqrt(1 / ratios["tag"].map(fan_in).astype(float))
+    return (ratios["prev_abs_mean"] < factor * scale).fillna(False)
+
+
+def _assumption(exact: bool) -> str:
+    if exact:
+        return "Computed exactly from tensors, divided by the steps between records."
+    return (
+        "Estimated from histograms (a lower bound: the smallest change consistent with them), divided by the "
+        "steps between records, assuming the updates of a gap add up."
+    )

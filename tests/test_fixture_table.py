@@ -1,0 +1,64 @@
+"""The whole CLI on every fixture: the warning/error ids must be exactly the expected ones.
+
+Healthy fixtures must show nothing; each fault fixture shows its symptoms. A
+fixture not generated yet is skipped; a fixture without an entry fails, so the
+table grows with the fixtures.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import FIXTURES
+
+from summary_doctor.cli import main
+from summary_doctor.reader.files import find_runs
+
+EXPECTED: dict[str, set[str]] = {
+    "healthy_mlp": set(),
+    "healthy_cnn": set(),
+    "healthy_regression": set(),
+    "resumed": set(),
+    "ranks/rank_0": set(),
+    "ranks/rank_1": set(),
+    "lr_too_large": {
+        "loss.nan-inf",
+        "loss.diverging",
+        "hparam.lr-too-large",
+        "weight.overflow",
+        "weight.update-ratio",
+    },
+    "lr_too_small": {"hparam.lr-too-small", "loss.plateau", "weight.update-ratio"},
+    "too_few_epochs": {"hparam.too-few-epochs"},
+    "batch_too_large": {"hparam.batch-too-large"},
+    "zero_init": {"init.all-zero"},
+    "frozen_layer": {"graph.weight-freezing"},
+    "oscillating": {"loss.oscillating", "hparam.lr-too-large"},
+    "overfitting": {"metric.overfitting", "hparam.too-many-epochs"},
+    "plateau": {"loss.plateau"},
+    "dead_relu": {"activation.dead", "loss.plateau"},
+    "vanishing_gradient": {"gradient.vanishing", "loss.plateau"},
+    "exploding_gradient": {"gradient.exploding", "loss.nan-inf", "weight.overflow", "weight.update-ratio"},
+}
+
+
+def _fixture_names() -> list[str]:
+    if not FIXTURES.exists():
+        return []
+    return sorted(path.relative_to(FIXTURES).as_posix() for path in find_runs(FIXTURES))
+
+
+def _problem_ids(capsys: pytest.CaptureFixture[str], name: str) -> tuple[set[str], int]:
+    status = main([str(FIXTURES / name), "--format", "json", "--fail-on", "never"])
+    document = json.loads(capsys.readouterr().out)
+    (run,) = document["runs"]
+    return {f["id"] for f in run["findings"] if f["severity"] in ("warning", "error")}, status
+
+
+@pytest.mark.parametrize("name", _fixture_names())
+def test_fixture_shows_exactly_its_symptoms(capsys: pytest.CaptureFixture[str], name: str) -> None:
+    assert name in EXPECTED, f"fixture {name} has no row in EXPECTED: add what it should show"
+    found, status = _problem_ids(capsys, name)
+    assert status == 0
+    assert found == EXPECTED[name]
