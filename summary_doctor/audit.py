@@ -11,7 +11,7 @@ from summary_doctor.engine import Settings, diagnose
 from summary_doctor.errors import SummaryDoctorError
 from summary_doctor.findings import AuditResult, Diagnosis
 from summary_doctor.reader.files import find_runs
-from summary_doctor.reader.run import read_run
+from summary_doctor.reader.run import ProgressCallback, read_run
 from summary_doctor.rules.base import Context
 
 log = logging.getLogger(__name__)
@@ -38,11 +38,13 @@ def audit(
     context: Context | None = None,
     verify: bool = True,
     on_run: Callable[[Diagnosis], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> AuditResult:
     """Diagnose every run below ``root`` (a run directory, a folder of runs, or one file).
 
     Raises :class:`SummaryDoctorError` when ``root`` does not exist or holds no
-    summary file. Runs are diagnosed one after the other, in path order.
+    summary file. Runs are diagnosed one after the other, in path order;
+    ``progress`` is called with the bytes consumed as files are read.
     """
     path = Path(root)
     if not path.exists():
@@ -53,7 +55,7 @@ def audit(
     select, ignore = list(select or []), list(ignore or [])
     result = AuditResult(root=str(root))
     for run_path in run_paths:
-        run = read_run(run_path, name=relative_name(run_path, path), verify=verify)
+        run = read_run(run_path, name=relative_name(run_path, path), verify=verify, progress=progress)
         diagnosis = diagnose(run, select=select or None, ignore=ignore, settings=settings, context=context)
         result.diagnoses.append(diagnosis)
         if on_run is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,7 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     out = parser.add_argument_group("output")
     out.add_argument("--format", choices=FORMATS, help="report format (default: from the -o suffix, else text)")
     out.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
-    out.add_argument("--color", action="store_true", help="ANSI colours in the text report")
+    out.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colours in the text report (auto: on a terminal, unless NO_COLOR is set)",
+    )
     out.add_argument(
         "--fail-on", choices=tuple(FAIL_ON), default="error", help="lowest severity that makes the exit status 1"
     )
@@ -51,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("--lr-tag", "learning_rate"),
     ):
         tags.add_argument(option, dest=f"tag_{dest}", metavar="TAG")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar while reading large runs")
     parser.add_argument("--no-verify", action="store_true", help="skip CRC checks (faster, less safe)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log diagnostics to stderr")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -82,6 +89,14 @@ def _render(fmt: str, result: AuditResult, color: bool) -> str:
         raise
 
 
+def _use_color(args: argparse.Namespace, fmt: str) -> bool:
+    if fmt != "text" or args.color == "never":
+        return False
+    if args.color == "always":
+        return True
+    return not args.output and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
 def _exit_status(result: AuditResult, fail_on: str) -> int:
     threshold = FAIL_ON[fail_on]
     if threshold is None:
@@ -104,8 +119,9 @@ def _info(args: argparse.Namespace) -> str | None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from summary_doctor import engine
+    from summary_doctor import engine, progress
     from summary_doctor.audit import audit
+    from summary_doctor.reader.files import find_runs
     from summary_doctor.rules.base import Context, TagOverrides
 
     info = _info(args)
@@ -118,15 +134,19 @@ def _run(args: argparse.Namespace) -> int:
     settings = engine.parse_settings(args.set)
     engine.selected_ids(args.select, args.ignore)  # validates before any reading
     overrides = TagOverrides(**{k[4:]: v for k, v in vars(args).items() if k.startswith("tag_")})
-    result = audit(
-        args.path,
-        select=args.select,
-        ignore=args.ignore,
-        settings=settings,
-        context=Context(tags=overrides),
-        verify=not args.no_verify,
-    )
-    text = _render(fmt, result, args.color and fmt == "text")
+    run_paths = find_runs(args.path)
+    show_bar = progress.wanted() and not args.no_progress
+    with progress.byte_progress(progress.run_bytes(run_paths) if show_bar else 0, enabled=show_bar) as advance:
+        result = audit(
+            args.path,
+            select=args.select,
+            ignore=args.ignore,
+            settings=settings,
+            context=Context(tags=overrides),
+            verify=not args.no_verify,
+            progress=advance,
+        )
+    text = _render(fmt, result, _use_color(args, fmt))
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
     else:

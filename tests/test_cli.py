@@ -115,7 +115,7 @@ def test_text_report_groups_by_severity_and_summarises_runs(capsys) -> None:
     assert status == 0
     header = out.splitlines()[0]
     assert header.split() == ["run", "errors", "warnings", "worst", "finding"]
-    block = out.split("run lr_too_large\n", 1)[1].split("\nrun ", 1)[0]
+    block = out.split("run lr_too_large:", 1)[1].split("\nrun ", 1)[0]
     assert block.index("ERROR") < block.index("WARNING")
     assert "checklist:" in block and "api.construct-constraint" in block
 
@@ -132,3 +132,31 @@ def test_loss_tag_option_reaches_the_rules(capsys) -> None:
     checklist = {e["id"]: e for e in json.loads(out)["runs"][0]["checklist"]}
     assert checklist["loss.diverging"]["status"] == "not-checkable"
     assert "--loss-tag" in checklist["loss.diverging"]["reason"]
+
+
+def test_text_has_a_header_and_a_findings_table_without_colour_off_a_terminal(capsys) -> None:
+    status, out, _ = run_cli(capsys, str(FIXTURES / "lr_too_large"))
+    assert status == 1
+    lines = out.splitlines()
+    assert lines[0].startswith("run .: steps 1..") and "ERROR 4" in lines[0]
+    assert any(line.split()[:3] == ["ERROR", "7", "loss.nan-inf"] for line in lines[1:6])
+    assert "\033[" not in out
+    assert lines[-1].startswith("plots: summary-doctor ")
+
+
+def test_colour_can_be_forced(capsys) -> None:
+    _, out, _ = run_cli(capsys, str(FIXTURES / "lr_too_large"), "--color", "always")
+    assert "\033[31mERROR\033[0m" in out
+
+
+def test_progress_is_off_without_a_terminal_and_counts_run_bytes(tmp_path) -> None:
+    import io
+
+    from summary_doctor import progress
+
+    assert not progress.wanted(io.StringIO())
+    with progress.byte_progress(10**12, enabled=False) as advance:
+        assert advance is None
+    run_dir = FIXTURES / "resumed"
+    expected = sum(p.stat().st_size for p in run_dir.iterdir() if "summary." in p.name)
+    assert progress.run_bytes([run_dir]) == expected

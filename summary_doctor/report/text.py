@@ -46,11 +46,36 @@ def checklist_lines(diagnosis: Diagnosis) -> list[str]:
     return lines
 
 
+def header_line(diagnosis: Diagnosis, *, color: bool = False) -> str:
+    """The run at a glance: name, steps, files and the count of findings per severity."""
+    run = diagnosis.run
+    span = run.steps
+    steps = f"steps {span[0]}..{span[1]}" if span else "no steps"
+    counts = ", ".join(
+        _label(severity, color) + f" {sum(f.severity is severity for f in diagnosis.findings)}" for severity in Severity
+    )
+    return f"run {run.name}: {steps}, {len(run.files)} file(s); {counts}"
+
+
+def findings_table(findings: list[Finding], *, color: bool = False) -> list[str]:
+    """One line per finding, most severe first: severity, step, id, title."""
+    rows = sorted(findings, key=lambda f: -f.severity.rank)
+    width = max(len(f.id) for f in rows)
+    lines = []
+    for finding in rows:
+        step = "" if finding.step is None else str(finding.step)
+        label = _label(finding.severity, color) + " " * (7 - len(finding.severity.value))
+        lines.append(f"  {label} {step:>7}  {finding.id:<{width}}  {finding.title}")
+    return lines
+
+
 def diagnosis_lines(diagnosis: Diagnosis, *, color: bool = False) -> list[str]:
-    """One run: problems first, by severity, then the checklist summary."""
-    lines = [f"run {diagnosis.run.name}"]
+    """One run: a header, a table of findings, their details by severity, then the checklist summary."""
+    lines = [header_line(diagnosis, color=color)]
     if not diagnosis.findings:
         lines.append("  no findings")
+    else:
+        lines += [*findings_table(diagnosis.findings, color=color), ""]
     for severity in Severity:
         for finding in (f for f in diagnosis.findings if f.severity is severity):
             lines.extend(finding_lines(finding, color=color))
@@ -82,4 +107,5 @@ def render(result: AuditResult, *, color: bool = False) -> str:
         lines.append("across runs")
         for finding in result.findings:
             lines.extend(finding_lines(finding, color=color))
+    lines.append(f"plots: summary-doctor {result.root} -o report.html")
     return "\n".join(lines).rstrip() + "\n"

@@ -201,11 +201,13 @@ def divergence(c: Curve, rise_threshold: float) -> Divergence:
     lowest = int(np.argmin(smooth[: len(c) - window] if len(c) > window else smooth))
     final = tail_level(c)
     after = np.nonzero(smooth[lowest:] > smooth[lowest] + rise_threshold)[0]
+    start = max(0, lowest - half)
+    best = start + int(np.nanargmin(c.values[start : lowest + half + 1]))
     return Divergence(
         rise=final - float(smooth[lowest]),
         standard_error=1.25 * step_noise(c.level) * math.sqrt(2.0 / window),
-        min_step=int(c.steps[lowest]),
-        min_value=float(np.median(c.values[max(0, lowest - half) : lowest + half + 1])),
+        min_step=int(c.steps[best]),
+        min_value=float(c.values[best]),
         final_value=float(np.median(c.values[-window:])),
         first_step=int(c.steps[lowest + after[0]]) if len(after) else None,
         above_start=final > head_level(c),

@@ -148,7 +148,8 @@ class LossDiverging(Rule):
         d = series.divergence(c, math.log(self.rise_factor))
         if not d.exceeds(self.rise_factor, self.min_t):
             return
-        factor = series.as_factor(d.rise)
+        ratio_of_shown = d.final_value / d.min_value if d.min_value > 0 else math.nan
+        factor = ratio_of_shown if math.isfinite(ratio_of_shown) else series.as_factor(d.rise)
         yield make_finding(
             self,
             run,

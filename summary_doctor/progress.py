@@ -1,0 +1,49 @@
+"""A progress bar on stderr while large runs are read, when stderr is a terminal.
+
+Reading is the slow part of a diagnosis (hundreds of MB for long runs), so the
+bar counts bytes across every file of every run. It is transient: nothing is
+left on the screen, and nothing at all is drawn when stderr is not a TTY (CI
+logs, pipes). Drawing uses rich, the de-facto terminal library.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from summary_doctor.reader.files import classify
+
+# Below this many bytes reading takes well under a second: no bar.
+MIN_BYTES = 32 * 1024 * 1024
+
+
+def run_bytes(run_paths: Sequence[Path]) -> int:
+    """Total size of the files that will be read for ``run_paths``."""
+    total = 0
+    for path in run_paths:
+        files = [path] if path.is_file() else [p for p in path.iterdir() if p.is_file() and classify(p.name)]
+        total += sum(p.stat().st_size for p in files)
+    return total
+
+
+def wanted(stream=None) -> bool:
+    """True when ``stream`` (stderr by default) is an interactive terminal."""
+    stream = stream or sys.stderr
+    return hasattr(stream, "isatty") and stream.isatty() and os.environ.get("TERM") != "dumb"
+
+
+@contextmanager
+def byte_progress(total: int, *, enabled: bool) -> Iterator[Callable[[int], None] | None]:
+    """Yield a callback advancing a bar of ``total`` bytes, or None when no bar is drawn."""
+    if not enabled or total < MIN_BYTES:
+        yield None
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+    columns = ("reading", BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(*columns, transient=True) as progress:
+        task = progress.add_task("reading", total=total)
+        yield lambda consumed: progress.advance(task, consumed)
