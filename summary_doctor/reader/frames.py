@@ -121,11 +121,14 @@ def build_frame(name: str, columns: Mapping[str, Sequence[Any]]) -> pd.DataFrame
             array = np.empty(length, dtype=object)
             array[:] = list(values) if length else []
             data[column] = pd.Series(array, dtype=object, copy=False)
+        elif dtype in _NUMPY_DTYPES:  # straight to numpy: pd.array would copy once more
+            data[column] = np.asarray(values, dtype=dtype)
         else:
             data[column] = pd.array(values, dtype=dtype) if len(values) else pd.array([], dtype)
     return pd.DataFrame(data)
 
 
+_NUMPY_DTYPES = frozenset({"int64", "float64", "bool"})
 _FILL = {"bool": False, "object": None, "Int64": pd.NA, "float64": np.nan, "int64": 0}
 
 

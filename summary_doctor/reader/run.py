@@ -19,7 +19,7 @@ import pandas as pd
 from google.protobuf.message import DecodeError
 
 from summary_doctor.errors import SummaryDoctorError
-from summary_doctor.reader.events import EventColumns
+from summary_doctor.reader.events import EventColumns, parse_event
 from summary_doctor.reader.files import FileKind, RunFile, classify, run_files
 from summary_doctor.reader.frames import build_frame, empty_frame, mark_superseded
 from summary_doctor.reader.graph import Graph, graph_from_proto
@@ -101,11 +101,10 @@ def _read_summary_file(
     file_name = run_file.path.name
     start_steps = len(columns.steps)
     columns.version = None
-    event = pb.Event()
     with open(run_file.path, "rb") as stream:
         for offset, payload in iter_records(stream, report, verify=verify, on_progress=progress):
             try:
-                event.ParseFromString(payload)
+                event = parse_event(payload)
             except DecodeError:
                 report.skipped += 1
                 report.problems.append(f"record at byte {offset} does not decode as an Event: skipped")
