@@ -145,3 +145,16 @@ def test_large_tensor_record_is_read_whole(tmp_path):
     row = run.tensors.iloc[0]
     assert row["shape"] == (1000, 2000) and row["value"].shape == (1000, 2000)
     assert row["max"] == 1_999_999.0 and row["zero_fraction"] == pytest.approx(1 / 2_000_000)
+
+
+def test_histogram_that_does_not_decode_is_skipped_and_reported(tmp_path):
+    from summary_doctor.reader.events import _RawEvent
+
+    event = _RawEvent(wall_time=1.0, step=3)
+    event.summary.value.add(tag="broken/auto", histogram=b"\xff\xff\xff")
+    event.summary.value.add(tag="loss", scalar_value=0.5)
+    (tmp_path / summary_name()).write_bytes(frame_record(event.SerializeToString()))
+    run = read_run(tmp_path)
+    assert run.histograms.empty
+    assert run.scalar_series("loss").to_dict() == {3: 0.5}
+    assert "histogram 'broken/auto' at step 3 does not decode" in run.problems[0]

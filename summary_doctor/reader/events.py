@@ -1,18 +1,16 @@
-"""Turn decoded ``Event`` messages into column lists, one set per frame.
+"""Turn decoded ``Event`` messages into columns, one set per frame.
 
 This is the hot loop of the reader: it touches every value of every record,
 so it does the least per value that the rules need. Histogram buckets are
-not turned into Python objects here (that costs ~7x the parse on a large
-run); each histogram's serialized bytes go into one contiguous blob and are
-decoded on demand (see ``Run.histogram_buckets``).
+never turned into Python objects here (that costs ~7x the parse on a large
+run): each histogram is kept as the bytes it was written as (the
+``encoded`` column) and its buckets are decoded on demand
+(``Run.histogram_buckets``). Only the statistics are parsed, from a twin
+message without the buckets field, so upb skips them.
 
-Two things halve its cost. Events are parsed by
-``parse_event`` into a twin of ``Event`` whose histogram buckets are left as
-raw bytes: decoding every bucket into a message only to encode it back for
-the blob costs as much as the rest of the read. And per value the loop
-appends the fields it read to flat lists and C arrays; the key columns
-(file, offset, step, wall time) are stored once per event, and everything
-becomes columns, vectorised, when the frames are built.
+Per value the loop appends the fields it read to flat lists and C arrays;
+the key columns (file, offset, step, wall time) are stored once per event,
+and everything becomes columns, vectorised, when the frames are built.
 """
 
 from __future__ import annotations
@@ -23,33 +21,46 @@ from typing import Any
 
 import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from summary_doctor.reader.graph import Graph, graph_from_proto
 from summary_doctor.reader.proto import summary_doctor_pb2 as pb
 from summary_doctor.reader.tensors import decode_tensor, dtype_name, tensor_stats
 
 
-def _event_with_raw_buckets() -> type[Message]:
-    """``Event`` with ``Summary.Histogram.buckets`` declared ``repeated bytes`` (same wire format).
+def _twin_classes() -> tuple[type[Message], type[Message]]:
+    """Two wire-compatible twins of our schema, built in a private descriptor pool.
 
-    Built in a private descriptor pool from our own schema, so both stay in step.
-    A serialized histogram of this twin is byte for byte a ``pb.Summary.Histogram``.
+    * ``Event`` whose ``Summary.Value.histogram`` is declared ``bytes``: a
+      histogram arrives as its serialized bytes, exactly a
+      ``pb.Summary.Histogram``, kept as is for on-demand bucket decoding;
+    * ``Summary.Histogram`` without ``buckets``: parsing the statistics skips
+      the buckets as unknown fields instead of building 90 messages.
+
+    Built from our own descriptor, so the twins stay in step with the schema.
     """
     schema = descriptor_pb2.FileDescriptorProto()
     pb.DESCRIPTOR.CopyToProto(schema)
     summary = next(message for message in schema.message_type if message.name == "Summary")
+    value = next(message for message in summary.nested_type if message.name == "Value")
+    histogram_field = next(field for field in value.field if field.name == "histogram")
+    histogram_field.type = descriptor_pb2.FieldDescriptorProto.TYPE_BYTES
+    histogram_field.ClearField("type_name")
     histogram = next(message for message in summary.nested_type if message.name == "Histogram")
-    buckets = next(field for field in histogram.field if field.name == "buckets")
-    buckets.type = descriptor_pb2.FieldDescriptorProto.TYPE_BYTES
-    buckets.ClearField("type_name")
+    statistics = [field for field in histogram.field if field.name != "buckets"]
+    del histogram.field[:]
+    histogram.field.extend(statistics)
     pool = descriptor_pool.DescriptorPool()
     pool.Add(schema)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName(pb.Event.DESCRIPTOR.full_name))
+    event = message_factory.GetMessageClass(pool.FindMessageTypeByName(pb.Event.DESCRIPTOR.full_name))
+    stats = message_factory.GetMessageClass(pool.FindMessageTypeByName(pb.Summary.Histogram.DESCRIPTOR.full_name))
+    return event, stats
 
 
-parse_event = _event_with_raw_buckets().FromString
+_RawEvent, _HistogramStatistics = _twin_classes()
+parse_event = _RawEvent.FromString
 """Decode an ``Event`` record for :meth:`EventColumns.add` (raises ``DecodeError``)."""
+_parse_statistics = _HistogramStatistics.FromString
 
 _FRAME_OF_KIND = {
     "scalar_value": "scalars",
@@ -64,8 +75,8 @@ _ROW_FIELDS = {
     "images": ("tag", "height", "width", "colorspace", "encoded"),
     "landscapes": ("tag", "encoded"),
 }
-_HISTOGRAM_COUNTS = attrgetter("count", "nan_count", "pos_inf_count", "neg_inf_count")
-_HISTOGRAM_EXTREMES = attrgetter("min", "max", "sum")
+# One C call reads all seven statistics; counts are exact in float64 below 2**53 elements.
+_HISTOGRAM_STATISTICS = attrgetter("count", "nan_count", "pos_inf_count", "neg_inf_count", "min", "max", "sum")
 
 
 class _FrameRows:
@@ -81,14 +92,12 @@ class _FrameRows:
 class _HistogramRows(_FrameRows):
     """Histogram rows: tags in ``rows``, numbers in flat C arrays (compact, no object per number)."""
 
-    __slots__ = ("bucket_counts", "counts", "extremes", "stops")
+    __slots__ = ("encoded", "statistics")
 
     def __init__(self) -> None:
         super().__init__()
-        self.counts = array("q")  # count, nan_count, pos_inf_count, neg_inf_count per row
-        self.extremes = array("d")  # min, max, sum per row
-        self.bucket_counts = array("q")
-        self.stops = array("q")  # end of each row's serialized histogram in the blob
+        self.statistics = array("d")  # count, nan, +inf, -inf counts, min, max, sum per row
+        self.encoded: list[bytes] = []  # each row's serialized Summary.Histogram
 
 
 class EventColumns:
@@ -100,7 +109,7 @@ class EventColumns:
         self._frames = {
             name: self._histograms if name == "histograms" else _FrameRows() for name in _FRAME_OF_KIND.values()
         }
-        self.blob = bytearray()
+        self.problems: list[str] = []
         self.graphs: list[Graph] = []
         self.version: str | None = None
         self.steps: list[int] = []
@@ -120,21 +129,22 @@ class EventColumns:
     def _add_summary(self, summary: pb.Summary, key: tuple[str, int, int, float]) -> None:
         frames = self._frames
         histograms = self._histograms
-        tags, add_counts, add_extremes = histograms.rows.append, histograms.counts.extend, histograms.extremes.extend
-        add_bucket_count, add_stop = histograms.bucket_counts.append, histograms.stops.append
+        tags, add_statistics = histograms.rows.append, histograms.statistics.extend
+        add_encoded = histograms.encoded.append
         scalars = frames["scalars"].rows
         before = {name: len(frame.rows) for name, frame in frames.items()}
-        blob = self.blob
         for value in summary.value:
             kind = value.WhichOneof("value")
             if kind == "histogram":
-                histogram = value.histogram
-                blob += histogram.SerializePartialToString()
+                encoded = value.histogram
+                try:
+                    statistics = _parse_statistics(encoded)
+                except DecodeError:
+                    self.problems.append(f"histogram {value.tag!r} at step {key[2]} does not decode: skipped")
+                    continue
                 tags(value.tag)
-                add_counts(_HISTOGRAM_COUNTS(histogram))
-                add_extremes(_HISTOGRAM_EXTREMES(histogram))
-                add_bucket_count(len(histogram.buckets))
-                add_stop(len(blob))
+                add_statistics(_HISTOGRAM_STATISTICS(statistics))
+                add_encoded(encoded)
             elif kind == "scalar_value":
                 scalars.append((value.tag, value.scalar_value))
             elif kind == "tensor":
@@ -178,30 +188,24 @@ class EventColumns:
 
 def _histogram_columns(frame: _HistogramRows) -> dict[str, Any]:
     """Statistics columns of histograms; min/max/sum/mean are NaN without a finite value."""
-    count, nan, pos, neg = np.frombuffer(frame.counts, dtype=np.int64).reshape(-1, 4).T.copy()
+    table = np.frombuffer(frame.statistics, dtype=np.float64).reshape(-1, 7).T
+    count, nan, pos, neg = table[:4].astype(np.int64)
     valid = count - nan - pos - neg
     has_valid = valid > 0
-    low, high, total = (
-        np.where(has_valid, column, np.nan)
-        for column in np.frombuffer(frame.extremes, dtype=np.float64).reshape(-1, 3).T
-    )
+    low, high, total = (np.where(has_valid, column, np.nan) for column in table[4:])
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = np.where(has_valid, total / np.where(has_valid, valid, 1), np.nan)
-    stops = np.array(frame.stops, dtype=np.int64)
-    starts = np.concatenate(([0], stops[:-1]))  # histograms are the only writers of the blob, back to back
     return {
         "tag": frame.rows,
         "count": count,
         "nan_count": nan,
         "pos_inf_count": pos,
         "neg_inf_count": neg,
-        "bucket_count": np.array(frame.bucket_counts, dtype=np.int64),
         "min": low,
         "max": high,
         "sum": total,
         "mean": mean,
-        "blob_start": starts,
-        "blob_stop": stops,
+        "encoded": frame.encoded,
     }
 
 

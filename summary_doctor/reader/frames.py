@@ -35,9 +35,7 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "nan_count": "int64",
         "pos_inf_count": "int64",
         "neg_inf_count": "int64",
-        "bucket_count": "int64",
-        "blob_start": "int64",
-        "blob_stop": "int64",
+        "encoded": "object",
         "superseded": "bool",
     },
     "tensors": {

@@ -46,7 +46,6 @@ class Run:
     landscapes: pd.DataFrame = field(default_factory=lambda: empty_frame("landscapes"))
     graphs: list[Graph] = field(default_factory=list)
     lineage: Lineage = field(default_factory=Lineage)
-    histogram_blob: bytearray = field(default_factory=bytearray)
 
     @property
     def graph(self) -> Graph | None:
@@ -80,11 +79,11 @@ class Run:
 
     def histogram_buckets(self, index: Any) -> pd.DataFrame:
         """Buckets (left, width, count) of histogram row ``index`` of ``self.histograms``, decoded now."""
-        row = self.histograms.loc[index]
-        histogram = pb.Summary.Histogram.FromString(
-            memoryview(self.histogram_blob)[row.blob_start : row.blob_stop].tobytes()
-        )
-        buckets = histogram.buckets
+        try:
+            buckets = pb.Summary.Histogram.FromString(self.histograms.at[index, "encoded"]).buckets
+        except DecodeError:
+            log.warning("buckets of histogram row %s do not decode; treated as empty", index)
+            buckets = []
         return pd.DataFrame(
             {
                 "left": np.fromiter((b.left for b in buckets), float, len(buckets)),
@@ -110,6 +109,8 @@ def _read_summary_file(
                 report.problems.append(f"record at byte {offset} does not decode as an Event: skipped")
                 continue
             columns.add(event, file_name, offset)
+    report.problems.extend(columns.problems)
+    columns.problems.clear()
     steps = columns.steps[start_steps:]
     return _file_row(run_file, report, steps, columns.version)
 
@@ -243,6 +244,5 @@ def _assemble(
         files=files,
         graphs=columns.graphs + graphs,
         lineage=lineage.build(),
-        histogram_blob=columns.blob,
         **frames,
     )

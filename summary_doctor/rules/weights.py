@@ -75,7 +75,6 @@ def _histogram_ratios(run: Run, *, skip: set[str]) -> pd.DataFrame:
 
 
 def _tag_ratios(run: Run, tag: str, group: pd.DataFrame) -> list[tuple]:
-    blob = memoryview(run.histogram_blob)
     cache: dict = {}
 
     def buckets(index):
@@ -93,7 +92,7 @@ def _tag_ratios(run: Run, tag: str, group: pd.DataFrame) -> list[tuple]:
         if _nonfinite(a) or _nonfinite(b):
             out.append((tag, int(s1), float("nan"), int(s0), gap, False, float("nan")))
             continue
-        if blob[a.blob_start : a.blob_stop] == blob[b.blob_start : b.blob_stop]:
+        if a.encoded == b.encoded:
             out.append((tag, int(s1), 0.0, int(s0), gap, False, float("nan")))
             continue
         previous = buckets(i)
