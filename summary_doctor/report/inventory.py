@@ -19,14 +19,17 @@ def _tags_line(run: Run, kind: str) -> str | None:
     return f"  {kind}: {len(tags)} tag(s), {len(frame)} value(s): {shown}"
 
 
+def _short(value: object) -> str:
+    """Lineage floats are float32: print 0.002, not 0.0020000000949949026."""
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
 def inventory_lines(run: Run) -> list[str]:
     """Lines describing what ``run`` holds, for the terminal."""
     lines = [f"run {run.name}"]
     for row in run.files.itertuples():
         steps = "" if pd.isna(row.first_step) else f", steps {row.first_step}..{row.last_step}"
         lines.append(f"  file {row.file} ({row.kind}, {row.bytes:,} bytes, {row.records} records{steps})")
-    span = run.steps
-    lines.append(f"  steps: {span[0]}..{span[1]}" if span else "  steps: none recorded")
     lines.extend(line for kind in _KINDS if (line := _tags_line(run, kind)))
     graph = run.graph
     if graph is not None:
@@ -37,11 +40,10 @@ def inventory_lines(run: Run) -> list[str]:
         lines.append("  graph: none recorded")
     hyper = run.lineage.hyperparameters
     if hyper:
-        lines.append("  lineage: " + ", ".join(f"{k}={v}" for k, v in hyper.items()))
+        lines.append("  lineage: " + ", ".join(f"{k}={_short(v)}" for k, v in hyper.items()))
     if run.lineage.metrics:
-        lines.append("  metrics: " + ", ".join(f"{k}={v}" for k, v in run.lineage.metrics.items()))
+        lines.append("  metrics: " + ", ".join(f"{k}={_short(v)}" for k, v in run.lineage.metrics.items()))
     if not run.lineage.dataset_ops.empty:
         ops = [op for op in run.lineage.dataset_ops["op_type"] if op]
         lines.append("  dataset pipeline: " + " <- ".join(ops))
-    lines.extend(f"  problem: {problem}" for problem in run.problems)
     return lines

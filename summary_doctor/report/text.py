@@ -7,6 +7,7 @@ only adds ANSI colours to the severity labels.
 from __future__ import annotations
 
 from summary_doctor.findings import AuditResult, Diagnosis, Finding, Severity, Status
+from summary_doctor.report.inventory import inventory_lines
 
 _COLORS = {Severity.ERROR: "\033[31m", Severity.WARNING: "\033[33m", Severity.INFO: "\033[36m"}
 _RESET = "\033[0m"
@@ -71,7 +72,7 @@ def findings_table(findings: list[Finding], *, color: bool = False) -> list[str]
 
 def diagnosis_lines(diagnosis: Diagnosis, *, color: bool = False) -> list[str]:
     """One run: a header, a table of findings, their details by severity, then the checklist summary."""
-    lines = [header_line(diagnosis, color=color)]
+    lines = [header_line(diagnosis, color=color), *inventory_lines(diagnosis.run)[1:], ""]
     if not diagnosis.findings:
         lines.append("  no findings")
     else:
