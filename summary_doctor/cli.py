@@ -114,7 +114,8 @@ def _info(args: argparse.Namespace) -> str | None:
     if args.list_rules:
         rows = engine.rule_table()
         width = max(len(row[0]) for row in rows)
-        return "\n".join(f"{i:<{width}}  {name:<16} {summary}" for i, name, summary in rows) + "\n"
+        name_width = max(len(row[1]) for row in rows)
+        return "\n".join(f"{i:<{width}}  {name:<{name_width}}  {summary}" for i, name, summary in rows) + "\n"
     return None
 
 
