@@ -369,9 +369,11 @@ class BatchTooLarge(Rule):
 
     What it detects
         Lineage says an epoch has ``max_steps_per_epoch`` steps or fewer
-        (train_dataset_size / batch_size), or the batch exceeds
-        ``max_batch_size``; and the loss ends above ``converged_ratio`` of
-        its start.
+        (train_dataset_size / batch_size) and the loss ends above
+        ``converged_ratio`` of its start (warning). A batch above
+        ``max_batch_size`` with enough steps per epoch and the same poor
+        outcome is only reported as info: large batches are normal with
+        scaled learning rates, and a fine-tuning loss starts near its end.
     Why it matters
         Few, large steps: the model sees many samples but takes few updates,
         and large batches generalise worse unless the rate is scaled.
@@ -415,10 +417,13 @@ class BatchTooLarge(Rule):
         if remaining < self.converged_ratio:
             return
         epoch_text = f", {fmt(per_epoch)} steps per epoch" if per_epoch else ""
+        # A big batch with enough updates per epoch is a suggestion, not a fault: a fine-tuning
+        # run starts near its final loss, so "loss far from zero" alone says little.
+        severity = Severity.WARNING if few_steps else Severity.INFO
         yield make_finding(
             self,
             run,
-            Severity.WARNING,
+            severity,
             f"batch size {int(batch)}{epoch_text}: loss still at {fmt(100 * remaining)}% of its start",
             f"With a batch of {int(batch)}{epoch_text}, the run takes {int(c.steps[-1])} steps in all and the "
             f"loss ends at {fmt(100 * remaining)}% of where it started.",
