@@ -22,6 +22,11 @@ EXPECTED: dict[str, set[str]] = {
     "resumed": set(),
     "ranks/rank_0": set(),
     "ranks/rank_1": set(),
+    "healthy_sgd_schedule": set(),
+    "healthy_custom_tags": set(),
+    "healthy_finetune": set(),
+    "healthy_long": set(),
+    "healthy_embedding": set(),
     "lr_too_large": {
         "loss.nan-inf",
         "loss.diverging",

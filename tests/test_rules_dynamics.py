@@ -108,9 +108,42 @@ def test_plateau_fires_on_an_early_stall_far_above_the_start() -> None:
 
 @pytest.mark.parametrize(("final", "fires"), [(0.3, False), (1.0, True)])
 def test_plateau_is_gated_on_convergence(final: float, fires: bool) -> None:
-    # the start level is the median of the first 15% (about 1.5 here): 0.3 is converged, 1.0 is not
+    # the start is the first records (about 2.4 here): 0.3 is converged, 1.0 is not
     values = np.r_[np.linspace(2.5, final, 10), np.full(50, final)]
     assert bool(ids(loss_run(values), LossPlateau)) is fires
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_small_batch_noise_is_not_oscillation_divergence_or_plateau(seed: int) -> None:
+    # per-batch losses spanning a factor of ten (log-sd 0.9) around a falling trend, 300 records
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 1, 300)
+    values = (0.1 + 2.2 * np.exp(-6 * t)) * np.exp(0.9 * rng.standard_normal(300))
+    run = loss_run(values)
+    for rule in (LossDiverging, LossOscillating, LossPlateau):
+        assert ids(run, rule) == [], rule
+
+
+def test_a_fast_warm_up_drop_counts_as_progress() -> None:
+    # 2.4 -> 0.6 in the first records, then slow progress to the task's floor at 0.26
+    values = np.r_[np.geomspace(2.4, 0.6, 4), np.geomspace(0.6, 0.26, 36)] * np.exp(0.05 * RNG.standard_normal(40))
+    assert ids(loss_run(values), LossPlateau) == []
+
+
+def test_plateau_defers_to_an_eval_curve_that_still_improves() -> None:
+    steps = np.arange(1, 61) * 10
+    train = 0.25 * np.exp(0.05 * RNG.standard_normal(60))  # a fine-tune: flat from the start
+    improving = make_run({"loss/auto": (steps, train), "eval_loss": ([200, 400, 600], [0.30, 0.28, 0.27])})
+    stalled = make_run({"loss/auto": (steps, train), "eval_loss": ([200, 400, 600], [0.30, 0.30, 0.30])})
+    assert ids(improving, LossPlateau) == []
+    assert ids(stalled, LossPlateau) == ["loss.plateau"]
+
+
+def test_a_real_rise_after_a_noisy_minimum_is_divergence() -> None:
+    t = np.linspace(0, 1, 200)
+    trend = np.where(t < 0.5, 2.0 * np.exp(-4 * t), 2.0 * np.exp(-2) * np.exp(6 * (t - 0.5)))
+    values = trend * np.exp(0.5 * RNG.standard_normal(200))
+    assert ids(loss_run(values), LossDiverging) == ["loss.diverging"]
 
 
 def test_plateau_leaves_a_late_stall_alone() -> None:

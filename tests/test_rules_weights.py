@@ -72,12 +72,21 @@ def test_update_ratio_too_large_edge(synthetic_run):
 
 def test_update_ratio_too_small_needs_a_loss_that_does_not_converge(synthetic_run):
     w = weights()
-    steps = {s: w + 1e-6 * s for s in (1, 11, 21, 31)}
+    steps = {s: w + 1e-7 * s for s in (1, 11, 21, 31)}
     flat = synthetic_run({"fc1.weight/auto": steps}, loss=[2.3] * 30, name="flat")
     converged = synthetic_run({"fc1.weight/auto": steps}, loss=list(np.geomspace(2.3, 0.1, 30)), name="converged")
     [finding] = findings(WeightUpdateRatio(), flat)
     assert finding.evidence["direction"] == "too-small"
     assert findings(WeightUpdateRatio(), converged) == []
+
+
+def test_histogram_ratio_under_the_threshold_but_within_its_margin_is_not_reported(synthetic_run):
+    w = weights()
+    steps = {s: w + 3e-6 * s for s in (1, 11, 21, 31)}
+    flat = synthetic_run({"fc1.weight/auto": steps}, loss=[2.3] * 30, name="margin")
+    ratios = update_ratios(flat)
+    assert (ratios["ratio"] < 1e-4).all() and (ratios["ratio"] > 1e-5).all()
+    assert findings(WeightUpdateRatio(), flat) == []
 
 
 def test_update_ratio_too_small_on_lr_too_small(fixture_run):

@@ -44,6 +44,8 @@ _GRAD_WORD = re.compile(r"(^|[/_.:])(grads?|gradients?)([/_.:]|$)", re.IGNORECAS
 _OFFSET = re.compile(r"(^|[/_.])(bias|biases|beta|offset|moving_mean|running_mean|mean)$", re.IGNORECASE)
 _SCALE = re.compile(r"(^|[/_.])(gamma|moving_variance|running_var|variance|scale)$", re.IGNORECASE)
 _WEIGHT = re.compile(r"(^|[/_.])(weight|weights|kernel|w|embedding_table|embedding)$", re.IGNORECASE)
+# A user's own grouping such as ``weights/dense1`` or ``params/conv1``.
+_WEIGHT_PREFIX = re.compile(r"^(weights?|params?|parameters?)[/_.:]", re.IGNORECASE)
 _ACTIVATION = re.compile(
     r"(^|[/_.])(act|acts|activation|activations|relu\d*|relu6|leakyrelu|gelu|sigmoid|tanh|softmax|"
     r"out|output|outputs|hidden|feature|features)([/_.\d]|$)|_out$",
@@ -71,7 +73,7 @@ def _parameter_kind(name: str) -> TagKind | None:
         return TagKind.OFFSET
     if _SCALE.search(name):
         return TagKind.SCALE
-    if _WEIGHT.search(name):
+    if _WEIGHT.search(name) or _WEIGHT_PREFIX.search(name):
         return TagKind.WEIGHT
     return None
 

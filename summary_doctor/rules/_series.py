@@ -160,6 +160,17 @@ def head_level(c: Curve) -> float:
     return float(np.median(c.level[: max(1, tail_window(c))]))
 
 
+def start_level(c: Curve) -> float:
+    """Where training started: the higher of the first few records and the first window.
+
+    A run's first window can already sit far below its first records (a fast
+    warm-up drop); judging progress from that window makes a converged run
+    look stalled.
+    """
+    first = float(np.median(c.level[: min(3, len(c))]))
+    return max(first, head_level(c))
+
+
 def tail_level(c: Curve) -> float:
     """Typical level at the end: median of the last tail-sized window."""
     return float(np.median(c.level[-max(1, tail_window(c)) :]))
@@ -187,29 +198,56 @@ class Divergence:
         return self.rise >= math.log(rise_factor) and self.rise >= min_t * self.standard_error
 
 
-def divergence(c: Curve, rise_threshold: float) -> Divergence:
-    """Rise of the end level above the minimum of the running median (``rise_threshold`` in levels).
+def block_medians(level: np.ndarray, window: int) -> np.ndarray:
+    """Medians of consecutive, non-overlapping blocks of ``window`` points (the last block may be short).
 
-    Both the end and the running median use the same window, so their noise
-    is alike; ``standard_error`` is that of the difference of two medians of
-    that many points under the curve's step noise (a median's error is about
-    1.25 sigma / sqrt(n)).
+    Per-batch losses are noisy; a block median is the step-level analogue of
+    the per-epoch values AUTOTRAINER judges, and unlike a running median its
+    blocks are independent, so the extremes over them can be corrected for.
+    """
+    window = max(1, int(window))
+    return np.array([np.median(level[i : i + window]) for i in range(0, len(level), window)])
+
+
+def selection_margin(blocks: int) -> float:
+    """Extra standard errors the most extreme of ``blocks`` independent medians reaches by chance.
+
+    The expected maximum of k standard normals is about sqrt(2 ln k): comparing
+    the end of a run with the best of many blocks must clear that, or a lucky
+    block passes for a real minimum.
+    """
+    return math.sqrt(2.0 * math.log(blocks)) if blocks > 1 else 0.0
+
+
+def divergence(c: Curve, rise_threshold: float) -> Divergence:
+    """Rise of the end level above the best block before it (``rise_threshold`` in levels).
+
+    The end and each earlier block are medians of the same number of points,
+    so their noise is alike; ``standard_error`` is that of the difference of
+    two such medians under the curve's step noise (a median's error is about
+    1.25 sigma / sqrt(n)), widened by :func:`selection_margin` because the
+    best block is the minimum of many.
     """
     window = max(1, tail_window(c))
-    half = window // 2
-    smooth = rolling_median(c.level, window)
-    lowest = int(np.argmin(smooth[: len(c) - window] if len(c) > window else smooth))
+    level = c.level
     final = tail_level(c)
-    after = np.nonzero(smooth[lowest:] > smooth[lowest] + rise_threshold)[0]
-    start = max(0, lowest - half)
-    best = start + int(np.nanargmin(c.values[start : lowest + half + 1]))
+    earlier = level[: max(1, len(c) - window)]
+    blocks = block_medians(earlier, window)
+    lowest_block = int(np.argmin(blocks))
+    best_level = float(blocks[lowest_block])
+    block_start = lowest_block * window
+    block = c.values[block_start : block_start + window]
+    best = block_start + int(np.argsort(block)[len(block) // 2])
+    smooth = rolling_median(level, window)
+    after = np.nonzero(smooth[block_start:] > best_level + rise_threshold)[0]
+    noise = 1.25 * step_noise(level) * math.sqrt(2.0 / window)
     return Divergence(
-        rise=final - float(smooth[lowest]),
-        standard_error=1.25 * step_noise(c.level) * math.sqrt(2.0 / window),
+        rise=final - best_level,
+        standard_error=noise * (1.0 + selection_margin(len(blocks)) / 3.0),
         min_step=int(c.steps[best]),
-        min_value=float(c.values[best]),
+        min_value=float(np.exp(best_level)) if np.all(c.values > 0) else float(c.values[best]),
         final_value=float(np.median(c.values[-window:])),
-        first_step=int(c.steps[lowest + after[0]]) if len(after) else None,
+        first_step=int(c.steps[block_start + after[0]]) if len(after) else None,
         above_start=final > head_level(c),
     )
 
@@ -226,15 +264,25 @@ class Oscillation:
 
 
 def oscillation(c: Curve) -> Oscillation:
-    """Swings after the judgment point, and how much lower the loss is there than at the start."""
+    """Swings after the judgment point, and how much lower the loss is there than at the start.
+
+    The swing is measured on block medians (a third of an epoch, or 5% of the
+    run, at least 5 points), not on single records: the per-batch noise of a
+    healthy small-batch run spans a factor of ten, while a learning rate that
+    is too large moves the whole curve (AUTOTRAINER judges per-epoch values).
+    """
     first = int(len(c) * JUDGMENT_POINT)
-    late = c.level[first:]
+    window = smoothing_window(c)
+    late = block_medians(c.level[first:], window)
+    if len(late) < 3:
+        late = c.level[first:]
     q10, q90 = np.quantile(late, [0.1, 0.9])
+    values = np.exp(late) if np.all(c.values > 0) else late
     return Oscillation(
         amplitude=float(q90 - q10),
-        progress=head_level(c) - float(np.median(late)),
-        low=float(np.quantile(c.values[first:], 0.1)),
-        high=float(np.quantile(c.values[first:], 0.9)),
+        progress=start_level(c) - float(np.median(late)),
+        low=float(np.quantile(values, 0.1)),
+        high=float(np.quantile(values, 0.9)),
         start_step=int(c.steps[first]),
     )
 
@@ -267,8 +315,8 @@ def stall(c: Curve, min_gain: float) -> Stall:
     return Stall(
         stall_step=int(c.steps[stop]),
         stalled_fraction=float(c.steps[-1] - c.steps[stop]) / span,
-        remaining=tail_level(c) - head_level(c),
-        start_value=float(np.median(c.values[: tail_window(c)])),
+        remaining=tail_level(c) - start_level(c),
+        start_value=float(np.exp(start_level(c))) if np.all(c.values > 0) else float(c.values[0]),
         final_value=float(np.median(c.values[-tail_window(c) :])),
     )
 
@@ -350,6 +398,23 @@ def _train_drop(run: Run, context: Context, since: float) -> float | None:
     if len(before) == 0:
         return None
     return float(1 - np.median(c.values[-window:]) / np.median(before)) if np.median(before) > 0 else None
+
+
+def eval_improves_after(run: Run, context: Context, step: float, *, min_gain: float) -> bool:
+    """True when the eval curve (loss, else error rate) ends ``min_gain`` below where it was at ``step``.
+
+    The reference is the last evaluation at or before ``step`` (the first one
+    when none is that early). A training loss that looks flat while the eval
+    curve still improves is a run near its floor (fine-tuning, a task's noise
+    level), not a plateau.
+    """
+    found = _eval_curve(run, context)
+    if found is None:
+        return False
+    _, steps, values, _ = found
+    before = np.nonzero(steps <= step)[0]
+    reference = values[before[-1]] if len(before) else values[0]
+    return bool(values[-1] < reference * (1 - min_gain))
 
 
 def eval_turn(run: Run, context: Context, *, epsilon: float) -> EvalTurn | None:

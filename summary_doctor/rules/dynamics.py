@@ -260,6 +260,11 @@ class LossPlateau(Rule):
         end level is still above ``converged_ratio`` of the start level and
         the loss is neither diverging nor swinging (those are
         ``loss.diverging`` and ``loss.oscillating``: a stall means flat).
+        The start is the higher of the first records and the first window,
+        so a fast warm-up drop still counts as progress; and when an eval
+        curve keeps improving (by a fifth of ``min_gain``) after the stall,
+        the run is near its floor (fine-tuning, the task's noise level), not
+        stalled.
     Why it matters
         The remaining steps cost time without improving the model.
     Typical causes
@@ -301,6 +306,8 @@ class LossPlateau(Rule):
         if s.stalled_fraction < self.min_stalled_fraction or remaining <= self.converged_ratio:
             return
         if diverged or oscillates(c):
+            return
+        if series.eval_improves_after(run, context, s.stall_step, min_gain=self.min_gain / 5):
             return
         yield make_finding(
             self,

@@ -167,6 +167,8 @@ class LrTooSmall(Rule):
         Multiply the learning rate by 10 (AUTOTRAINER's repair for slow
         convergence) or run a learning-rate range test (MindSpore checklist hp.01).
     Thresholds
+        lower_bound_margin = 0.1: histogram-estimated ratios are lower bounds and
+        must fall below min_update_ratio x 0.1 (exact tensor ratios need not);
         min_update_ratio = 1e-4: MindInsight's "weight change below threshold"
         watchpoint. Requiring it of every layer keeps vanishing gradients
         (tiny updates in the first layers only) out. min_improvement = 0.25
@@ -180,6 +182,7 @@ class LrTooSmall(Rule):
         "check that the schedule does not decay it to almost zero."
     )
     min_update_ratio: float = 1e-4
+    lower_bound_margin: float = 0.1
     min_improvement: float = 0.25
     min_learning_rate: float = 1e-7
 
@@ -189,7 +192,7 @@ class LrTooSmall(Rule):
     def check(self, run: Run, context: Context) -> Iterator[Finding]:
         c = series.loss_curve(run, context)
         assert c is not None
-        improvement = 1 - series.as_factor(series.tail_level(c) - series.head_level(c))
+        improvement = 1 - series.as_factor(series.tail_level(c) - series.start_level(c))
         if improvement >= self.min_improvement:
             return
         ratios = update_ratios(run)
@@ -209,7 +212,9 @@ class LrTooSmall(Rule):
                 )
             return
         per_tag = ratios.groupby("tag")["ratio"].median()
-        if per_tag.max() >= self.min_update_ratio:
+        # Histogram ratios are lower bounds (see weight.update-ratio): they must clear a 10x margin.
+        limit = self.min_update_ratio * (1.0 if ratios["exact"].all() else self.lower_bound_margin)
+        if per_tag.max() >= limit:
             return
         lr_text = f" (learning rate {fmt(lr)})" if lr is not None else ""
         yield make_finding(
@@ -218,7 +223,7 @@ class LrTooSmall(Rule):
             Severity.WARNING,
             f"learning rate too small{lr_text}: updates are {fmt(per_tag.median())} of the weights per step",
             f"The loss improved by only {fmt(100 * improvement)}% over the run, and every weight matrix changes "
-            f"by less than {self.min_update_ratio} of its size per step (largest {fmt(per_tag.max())}, "
+            f"by less than {fmt(limit)} of its size per step (largest {fmt(per_tag.max())}, "
             f"in {per_tag.idxmax()}).",
             step=int(c.steps[0]),
             tags=tuple(per_tag.index),

@@ -241,8 +241,12 @@ class WeightUpdateRatio(Rule):
     weight_change_too_large; its UI default is 0.1), ``too_small`` = 1e-4
     (MindInsight weight_change_too_small). From histograms the ratio is a lower
     bound, which makes "too large" safe and "too small" only a hint: that is
-    why it is gated on the loss not converging (``min_drop``: the loss did not
-    halve; AUTOTRAINER's "not converged" gate). Parameters that never change
+    why a histogram estimate must fall below ``too_small`` times
+    ``lower_bound_margin`` = 0.1 (elements that move within the same buckets
+    leave the histogram unchanged, so the bound can sit an order of magnitude
+    under the truth; exact tensor ratios use ``too_small`` itself), and why it
+    is gated on the loss not converging (``min_drop``: the loss did not halve;
+    AUTOTRAINER's "not converged" gate). Parameters that never change
     are left to graph.weight-freezing, and intervals starting from weights
     still near zero (mean|w| below ``near_zero`` = 1e-2 of sqrt(1/fan_in), the
     init.all-zero scale) to init.all-zero: any update is large relative to
@@ -252,6 +256,7 @@ class WeightUpdateRatio(Rule):
     ids = ("weight.update-ratio",)
     too_large: float = 1.0
     too_small: float = 1e-4
+    lower_bound_margin: float = 0.1
     min_drop: float = 0.5
     near_zero: float = 1e-2
 
@@ -297,7 +302,11 @@ class WeightUpdateRatio(Rule):
     def _too_small(self, run: Run, context: Context, ratios: pd.DataFrame) -> Iterator[Finding]:
         moving = ratios.groupby("tag").filter(lambda g: (g["ratio"] > 0).any())
         medians = moving.groupby("tag", sort=False)["ratio"].median()
-        small = medians[medians < self.too_small]
+        exact_tags = moving.groupby("tag", sort=False)["exact"].all()
+        limits = np.where(
+            exact_tags.reindex(medians.index).to_numpy(), self.too_small, self.too_small * self.lower_bound_margin
+        )
+        small = medians[medians.to_numpy() < limits]
         if small.empty:
             return
         outcome = loss_outcome(run, context, min_drop=self.min_drop)
