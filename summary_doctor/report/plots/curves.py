@@ -207,7 +207,13 @@ def gradient_figure(run: Run, finding: Finding) -> Figure:
         if first_bad is not None:
             mark_step(axes, first_bad, f"NaN/Inf from step {first_bad:g}")
     axes.set_yscale("log")
-    _threshold_lines(axes, finding)
+    # The rules' thresholds are a first/last norm ratio and an L2 norm: neither lives on this RMS
+    # axis, so the gap between the curves is the evidence and the ratio goes in the title.
+    ratio = finding.evidence.get("median_ratio")
+    if isinstance(ratio, (int, float)):
+        limit = finding.evidence.get("ratio_threshold")
+        suffix = f" (threshold {limit:g})" if limit else ""
+        axes.set_title(f"first/last layer gradient norm ratio {ratio:.3g}{suffix}")
     axes.set_xlabel("step")
     axes.set_ylabel("gradient RMS")
     axes.legend(loc="best", ncols=2 if len(tags) > 4 else 1)
