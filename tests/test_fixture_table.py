@@ -45,6 +45,13 @@ EXPECTED: dict[str, set[str]] = {
     "dead_relu": {"activation.dead", "loss.plateau"},
     "vanishing_gradient": {"gradient.vanishing", "loss.plateau"},
     "exploding_gradient": {"gradient.exploding", "loss.nan-inf", "weight.overflow", "weight.update-ratio"},
+    # the loss spikes, the ReLUs die and it sits at ln 10: a stall with large updates
+    "cnn_lr_too_large_adam": {"hparam.lr-too-large", "loss.plateau"},
+    "cnn_zero_init_conv": {"init.all-zero"},
+    "overfit_val_tags": {"metric.overfitting", "hparam.too-many-epochs"},
+    "cnn_dead_relu_bn": {"activation.dead", "loss.plateau", "weight.update-ratio"},
+    "mlp_frozen_by_optimizer": {"graph.weight-freezing"},
+    "label_noise_plateau_cnn": {"loss.plateau"},
 }
 
 

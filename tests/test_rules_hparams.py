@@ -101,3 +101,9 @@ def test_fixture_lr_too_small_has_tiny_updates(fixture_run) -> None:
 @pytest.mark.parametrize("name", ["healthy_mlp", "healthy_cnn", "healthy_regression", "resumed", "ranks/rank_0"])
 def test_hparam_rules_stay_quiet_on_healthy_fixtures(fixture_run, name: str) -> None:
     assert [f for f in diagnose(fixture_run(name), select=["hparam"]).findings if f.severity.rank >= 1] == []
+
+
+def test_a_stalled_loss_alone_is_not_blamed_on_the_learning_rate() -> None:
+    # a plateau has many causes: without weight update ratios lr-too-large stays quiet
+    stalled = np.r_[np.linspace(2.5, 2.3, 5), np.full(55, 2.3)] * np.exp(0.01 * RNG.standard_normal(60))
+    assert fired(LrTooLarge, loss_run(stalled, learning_rate=0.1)) == []

@@ -78,3 +78,20 @@ def test_deepdiagnosis_variance_bound_is_required(synthetic_run):
 def test_a_single_weight_without_fan_in_or_peers_is_not_judged(synthetic_run):
     run = synthetic_run({"z.weight/auto": {1: normal(1e-5)}})
     assert findings(run) == []
+
+
+def test_one_adam_step_from_zero_reads_as_equal_magnitudes(synthetic_run):
+    # every element moved by +-lr (the sign of its gradient): spread ~50x below its peers, not 100x
+    rng = np.random.default_rng(1)
+    adam_step = 0.002 * rng.choice([-1.0, 1.0], size=1000)
+    run = synthetic_run({"fc2.weight/auto": {1: adam_step}, "fc1.weight/auto": {1: normal(0.1)}})
+    (finding,) = [f for f in InitAllZero().check(run, Context()) if f.tags == ("fc2.weight/auto",)]
+    assert finding.severity.value == "warning" and finding.evidence["abs_mean_over_max"] > 0.9
+
+
+def test_equal_magnitudes_need_a_small_spread(synthetic_run):
+    # binary-like weights at the normal scale are not a zero init
+    rng = np.random.default_rng(2)
+    signs = 0.1 * rng.choice([-1.0, 1.0], size=1000)
+    run = synthetic_run({"fc2.weight/auto": {1: signs}, "fc1.weight/auto": {1: normal(0.1)}})
+    assert list(InitAllZero().check(run, Context())) == []

@@ -21,7 +21,7 @@ from summary_doctor.reader.run import Run
 from summary_doctor.rules import _series as series
 from summary_doctor.rules._series import end_slope, eval_turn, fmt
 from summary_doctor.rules.base import Context, Missing, Rule, make_finding, register
-from summary_doctor.rules.dynamics import LossDiverging, oscillates
+from summary_doctor.rules.dynamics import LossDiverging, LossPlateau, oscillates
 from summary_doctor.rules.tags import find_tag, lineage_learning_rate, missing_tag, steps_per_epoch
 from summary_doctor.rules.weights import update_ratios
 
@@ -64,11 +64,14 @@ class LrTooLarge(Rule):
 
     What it detects
         A bad outcome in the loss (NaN/Inf, ``loss.diverging`` or
-        ``loss.oscillating`` by their default thresholds) together with, when
+        ``loss.oscillating`` by their default thresholds, or a ``loss.plateau``
+        stall, as when a too-large step kills the ReLUs and the loss sits at
+        chance level) together with, when
         weight histograms or tensors were recorded, a weight update ratio
         mean|dw| / mean|w| per step of ``max_update_ratio`` or more (median
         over the weight matrices, highest step before any NaN loss). Without
-        weight histograms the loss outcome alone is reported, and says so.
+        weight histograms the loss outcome alone is reported, and says so;
+        a stall alone is not (it has many causes: loss.plateau reports it).
     Why it matters
         Steps overshoot the minimum: the loss bounces, climbs or overflows,
         and the model does not reach the accuracy it could.
@@ -99,6 +102,18 @@ class LrTooLarge(Rule):
         nan_step = _first_nonfinite_step(run, context)
         if nan_step is not None:
             return f"the loss turns non-finite at step {nan_step}", nan_step
+        return self._swinging_outcome(run, context) or self._stalled_outcome(run, context)
+
+    @staticmethod
+    def _stalled_outcome(run: Run, context: Context) -> tuple[str, int | None] | None:
+        """A loss stuck far above convergence (``loss.plateau``): only with large updates, see ``check``."""
+        stall = next((f for f in LossPlateau().check(run, context) if f.severity.rank >= 1), None)
+        if stall is None:
+            return None
+        return f"the loss stalls at {fmt(stall.evidence['final'])} from step {stall.step}", stall.step
+
+    @staticmethod
+    def _swinging_outcome(run: Run, context: Context) -> tuple[str, int | None] | None:
         c = series.loss_curve(run, context)
         assert c is not None
         d = series.divergence(c, math.log(LossDiverging.rise_factor))
@@ -115,6 +130,8 @@ class LrTooLarge(Rule):
             return
         what, step = outcome
         per_step = _per_step_ratio(update_ratios(run), _first_nonfinite_step(run, context))
+        if per_step.empty and what.startswith("the loss stalls"):
+            return  # a stall alone has many causes: without update ratios it is loss.plateau's to report
         lr = lineage_learning_rate(run)
         lr_text = f" (learning rate {fmt(lr)})" if lr is not None else ""
         evidence = {"outcome": what, "learning_rate": lr, "threshold": self.max_update_ratio}

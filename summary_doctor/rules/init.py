@@ -55,13 +55,22 @@ class InitAllZero(Rule):
     ``fan_in_factor`` = 1e-2 of sqrt(1/fan_in) (two orders of magnitude below
     the LeCun/Xavier scale; He is sqrt(2) larger), and below ``peer_factor`` =
     1e-2 of the median of the other weight matrices (each measured against its
-    own fan-in scale when the graph gives shapes).
+    own fan-in scale when the graph gives shapes). Equal magnitudes: with at
+    least ``min_values`` values, mean|w| at least ``equal_magnitude`` = 0.9 of
+    max|w| (a normal init gives about 0.25, a uniform one 0.5) and a spread
+    below ``equal_magnitude_fan_in_factor`` = 0.1 of sqrt(1/fan_in) (of the
+    other weight matrices' median spread without a graph): what a
+    zero layer looks like after one Adam step, where each element moves by
+    about the learning rate.
     """
 
     ids = ("init.all-zero",)
     max_variance: float = 1e-5
     fan_in_factor: float = 1e-2
     peer_factor: float = 1e-2
+    equal_magnitude: float = 0.9
+    equal_magnitude_fan_in_factor: float = 0.1
+    min_values: int = 100
 
     def requirements(self, run: Run, context: Context) -> Missing | None:
         if has_kind(run, TagKind.WEIGHT):
@@ -74,7 +83,62 @@ class InitAllZero(Rule):
         constant = (first["min"] == first["max"]) & np.isfinite(first["min"])
         for row in first[constant].itertuples():
             yield self._constant(run, row)
-        yield from self._small_spread(run, first[~constant])
+        reported = set()
+        for finding in self._small_spread(run, first[~constant]):
+            reported.update(finding.tags)
+            yield finding
+        rest = first[~constant & ~first["tag"].isin(reported)]
+        yield from self._equal_magnitudes(run, rest)
+
+    def _equal_magnitudes(self, run: Run, first: pd.DataFrame) -> Iterator[Finding]:
+        """Every element at (almost) the same magnitude, well below the fan-in scale.
+
+        One Adam-family step from a constant moves each element by about the
+        learning rate, with the sign of its gradient: a zero layer then reads
+        as two spikes at +-lr, whose spread can be only ~50x below the fan-in
+        scale. No random initialiser puts nearly all values at the extremes.
+        """
+        extreme = np.maximum(first["min"].abs(), first["max"].abs())
+        share = first["abs_mean"] / extreme.where(extreme > 0)
+        scale = first["fan_in"].map(lambda f: math.sqrt(1 / f) if f and f == f else math.nan).astype(float)
+        peers = pd.Series(
+            [first["std"].drop(index=i).median() if len(first) > 1 else math.nan for i in first.index],
+            index=first.index,
+        )
+        reference = scale.fillna(peers)  # without shapes in a graph, the other weight matrices
+        hits = (
+            (first["count"] >= self.min_values)
+            & (share >= self.equal_magnitude)
+            & (first["std"] < self.equal_magnitude_fan_in_factor * reference)
+        )
+        for position in np.nonzero(hits.to_numpy())[0]:
+            row = first.iloc[position]
+            name = base_name(row["tag"])
+            below = float(reference.iloc[position] / row["std"])
+            yield Finding(
+                id="init.all-zero",
+                severity=Severity.WARNING,
+                title=f"{name}: every value near +-{extreme.iloc[position]:.2g} at step {row['step']}, "
+                f"{below:,.0f}x below its reference scale",
+                message=(
+                    f"At its first recorded step {row['step']}, {name} has mean|w| = {row['abs_mean']:.3g}, "
+                    f"{share.iloc[position]:.0%} of its largest magnitude {extreme.iloc[position]:.3g}: nearly "
+                    "every element has the same size, the trace of one sign-based (Adam-family) update from a "
+                    f"constant initial value; its spread is {below:,.0f}x below sqrt(1/fan_in) (or, without a "
+                    "graph, the other weight matrices)."
+                ),
+                hint=HINT,
+                run=run.name,
+                tags=(row["tag"],),
+                step=int(row["step"]),
+                evidence={
+                    "abs_mean_over_max": float(share.iloc[position]),
+                    "std": float(row["std"]),
+                    "reference_std": float(reference.iloc[position]),
+                    "min": float(row["min"]),
+                    "max": float(row["max"]),
+                },
+            )
 
     def _constant(self, run: Run, row) -> Finding:
         what = "all zero" if row.min == 0 else f"constant {row.min:.4g}"
