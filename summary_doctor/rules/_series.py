@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from summary_doctor.reader.run import Run
-from summary_doctor.rules.base import Context
-from summary_doctor.rules.tags import curve, lineage_eval_accuracy, steps_per_epoch
+from summary_doctor.rules.base import Context, Missing
+from summary_doctor.rules.tags import curve, lineage_eval_accuracy, missing_tag, steps_per_epoch
 
 #: MAD to standard deviation for Gaussian noise.
 MAD_TO_SIGMA = 1.4826
@@ -137,6 +137,19 @@ class Curve:
 MIN_POINTS = 8
 #: AUTOTRAINER starts judging after 30% of the planned epochs (``judgment_point=0.3``).
 JUDGMENT_POINT = 0.3
+
+
+def missing_loss(run: Run, context: Context, minimum: int) -> Missing | None:
+    """Why a loss-curve rule cannot run (no loss tag, or fewer than ``minimum`` finite points), else None."""
+    c = loss_curve(run, context)
+    if c is None:
+        return missing_tag("loss", context)
+    if len(c) < minimum:
+        return Missing(
+            f"the loss curve has only {len(c)} finite point(s); at least {minimum} are needed for a trend",
+            "record the loss more often: SummaryCollector(..., collect_freq=10) or a smaller collect_freq",
+        )
+    return None
 
 
 def loss_curve(run: Run, context: Context) -> Curve | None:

@@ -89,18 +89,6 @@ class LossNanInf(Rule):
             )
 
 
-def _needs_curve(run: Run, context: Context, minimum: int) -> Missing | None:
-    c = series.loss_curve(run, context)
-    if c is None:
-        return missing_tag("loss", context)
-    if len(c) < minimum:
-        return Missing(
-            f"the loss curve has only {len(c)} finite point(s); at least {minimum} are needed for a trend",
-            "record the loss more often: SummaryCollector(..., collect_freq=10) or a smaller collect_freq",
-        )
-    return None
-
-
 @register
 @dataclass
 class LossDiverging(Rule):
@@ -140,7 +128,7 @@ class LossDiverging(Rule):
     min_points: int = 4
 
     def requirements(self, run: Run, context: Context) -> Missing | None:
-        return _needs_curve(run, context, self.min_points)
+        return series.missing_loss(run, context, self.min_points)
 
     def check(self, run: Run, context: Context) -> Iterator[Finding]:
         c = series.loss_curve(run, context)
@@ -210,7 +198,7 @@ class LossOscillating(Rule):
     min_points: int = series.MIN_POINTS
 
     def requirements(self, run: Run, context: Context) -> Missing | None:
-        return _needs_curve(run, context, self.min_points)
+        return series.missing_loss(run, context, self.min_points)
 
     def check(self, run: Run, context: Context) -> Iterator[Finding]:
         c = series.loss_curve(run, context)
@@ -293,7 +281,7 @@ class LossPlateau(Rule):
     min_points: int = series.MIN_POINTS
 
     def requirements(self, run: Run, context: Context) -> Missing | None:
-        return _needs_curve(run, context, self.min_points)
+        return series.missing_loss(run, context, self.min_points)
 
     def check(self, run: Run, context: Context) -> Iterator[Finding]:
         c = series.loss_curve(run, context)

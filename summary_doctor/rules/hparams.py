@@ -28,18 +28,6 @@ from summary_doctor.rules.weights import update_ratios
 _NO_HISTOGRAMS = "no weight histograms, so the size of the updates could not confirm it"
 
 
-def _loss_or_missing(run: Run, context: Context, minimum: int) -> Missing | None:
-    c = series.loss_curve(run, context)
-    if c is None:
-        return missing_tag("loss", context)
-    if len(c) < minimum:
-        return Missing(
-            f"the loss curve has only {len(c)} finite point(s); at least {minimum} are needed",
-            "record the loss more often: a smaller SummaryCollector collect_freq",
-        )
-    return None
-
-
 def _first_nonfinite_step(run: Run, context: Context) -> int | None:
     tag = find_tag(run, "loss", context)
     if tag is None:
@@ -96,7 +84,7 @@ class LrTooLarge(Rule):
     max_update_ratio: float = 0.1
 
     def requirements(self, run: Run, context: Context) -> Missing | None:
-        return _loss_or_missing(run, context, LossDiverging.min_points)
+        return series.missing_loss(run, context, LossDiverging.min_points)
 
     def _outcome(self, run: Run, context: Context) -> tuple[str, int | None] | None:
         nan_step = _first_nonfinite_step(run, context)
@@ -204,7 +192,7 @@ class LrTooSmall(Rule):
     min_learning_rate: float = 1e-7
 
     def requirements(self, run: Run, context: Context) -> Missing | None:
-        return _loss_or_missing(run, context, series.MIN_POINTS)
+        return series.missing_loss(run, context, series.MIN_POINTS)
 
     def check(self, run: Run, context: Context) -> Iterator[Finding]:
         c = series.loss_curve(run, context)
@@ -356,7 +344,7 @@ class TooFewEpochs(Rule):
     epsilon: float = 0.01
 
     def requirements(self, run: Run, context: Context) -> Missing | None:
-        return _loss_or_missing(run, context, series.MIN_POINTS)
+        return series.missing_loss(run, context, series.MIN_POINTS)
 
     def _eval_stopped(self, run: Run, context: Context) -> bool:
         data = series.curve(run, "eval_loss", context)
@@ -425,7 +413,7 @@ class BatchTooLarge(Rule):
                 "no batch size in lineage",
                 "let SummaryCollector write lineage (its default: collect_train_lineage=True)",
             )
-        return _loss_or_missing(run, context, 4)
+        return series.missing_loss(run, context, 4)
 
     def check(self, run: Run, context: Context) -> Iterator[Finding]:
         batch = float(run.lineage.hyperparameters["batch_size"])
