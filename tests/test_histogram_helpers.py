@@ -124,3 +124,30 @@ def test_loss_outcome_on_healthy_and_diverging_runs(fixture_run):
 def test_loss_outcome_unknown_without_a_loss(synthetic_run):
     run = synthetic_run({"fc1.weight/auto": {1: [0.1, -0.1, 0.2]}})
     assert loss_outcome(run, Context()).bad is None
+
+
+@pytest.mark.parametrize("gapped", [False, True])
+def test_fast_cdf_equals_the_bucket_by_bucket_cdf(gapped):
+    from summary_doctor.rules._histograms import _cdf
+
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        n = int(rng.integers(1, 90))
+        left = np.sort(rng.normal(size=n))
+        width = np.diff(np.r_[left, left[-1] + rng.random()])
+        if gapped:
+            width = width * rng.uniform(0.3, 1.0, n)
+        counts = rng.integers(0, 50, n).astype(float)
+        counts[0] += 1
+        grid = np.union1d(np.r_[left, left + width], rng.normal(size=20))
+        part = np.clip((grid[None, :] - left[:, None]) / width[:, None], 0, 1)
+        expected = (counts[:, None] * part).sum(axis=0) / counts.sum()
+        assert np.allclose(_cdf((left, width, counts), grid), expected)
+
+
+def test_bucket_arrays_match_the_buckets_frame(fixture_run):
+    run = fixture_run("healthy_mlp")
+    index = run.histograms.index[3]
+    arrays, frame = run.bucket_arrays(index), run.histogram_buckets(index)
+    assert np.array_equal(arrays.left, frame["left"]) and np.array_equal(arrays.count, frame["count"])
+    assert arrays.count.dtype == np.int64 and len(arrays.width) == len(frame)

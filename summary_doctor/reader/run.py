@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,14 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[int], None]
 
 
+class Buckets(NamedTuple):
+    """One histogram's buckets: values in [left, left + width) counted in ``count``."""
+
+    left: np.ndarray
+    width: np.ndarray
+    count: np.ndarray
+
+
 @dataclass
 class Run:
     """Everything read from one run, as long-format frames plus graph and lineage."""
@@ -46,6 +54,8 @@ class Run:
     landscapes: pd.DataFrame = field(default_factory=lambda: empty_frame("landscapes"))
     graphs: list[Graph] = field(default_factory=list)
     lineage: Lineage = field(default_factory=Lineage)
+    derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """Results computed from the frames once and shared (e.g. weight update ratios)."""
 
     @property
     def graph(self) -> Graph | None:
@@ -79,18 +89,17 @@ class Run:
 
     def histogram_buckets(self, index: Any) -> pd.DataFrame:
         """Buckets (left, width, count) of histogram row ``index`` of ``self.histograms``, decoded now."""
+        return pd.DataFrame(self.bucket_arrays(index)._asdict())
+
+    def bucket_arrays(self, index: Any) -> Buckets:
+        """The same buckets as three numpy arrays: no DataFrame, for loops over many histograms."""
         try:
             buckets = pb.Summary.Histogram.FromString(self.histograms.at[index, "encoded"]).buckets
         except DecodeError:
             log.warning("buckets of histogram row %s do not decode; treated as empty", index)
             buckets = []
-        return pd.DataFrame(
-            {
-                "left": np.fromiter((b.left for b in buckets), float, len(buckets)),
-                "width": np.fromiter((b.width for b in buckets), float, len(buckets)),
-                "count": np.fromiter((b.count for b in buckets), np.int64, len(buckets)),
-            }
-        )
+        table = np.array([(b.left, b.width, b.count) for b in buckets], dtype=float).reshape(-1, 3)
+        return Buckets(table[:, 0].copy(), table[:, 1].copy(), table[:, 2].astype(np.int64))
 
 
 def _read_summary_file(

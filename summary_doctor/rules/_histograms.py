@@ -20,7 +20,7 @@ from enum import Enum
 import numpy as np
 import pandas as pd
 
-from summary_doctor.reader.run import Run
+from summary_doctor.reader.run import Buckets, Run
 from summary_doctor.rules.base import Context
 from summary_doctor.rules.tags import find_tag
 
@@ -173,7 +173,16 @@ def _abs_mean_per_bucket(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return np.where(straddle, (left**2 + right**2) / (2 * width), np.abs(left + right) / 2)
 
 
-def bucket_stats(buckets: pd.DataFrame, mean: float | None = None) -> dict[str, float]:
+def _columns(buckets: Buckets | pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """left, width and count as float arrays, from :class:`Buckets` or a buckets DataFrame."""
+    return (
+        np.asarray(buckets["left"] if isinstance(buckets, pd.DataFrame) else buckets.left, dtype=float),
+        np.asarray(buckets["width"] if isinstance(buckets, pd.DataFrame) else buckets.width, dtype=float),
+        np.asarray(buckets["count"] if isinstance(buckets, pd.DataFrame) else buckets.count, dtype=float),
+    )
+
+
+def bucket_stats(buckets: Buckets | pd.DataFrame, mean: float | None = None) -> dict[str, float]:
     """Spread, mean |x|, L2 norm, zero share (upper bound) and share <= 0 of one histogram.
 
     ``std`` is the spread of bucket centres around ``mean`` plus the width²/12
@@ -182,7 +191,7 @@ def bucket_stats(buckets: pd.DataFrame, mean: float | None = None) -> dict[str, 
     ``nonpositive`` counts buckets ending at or below 0 plus that bucket, also
     an upper bound. ``l2`` is AUTOTRAINER's norm, ``sqrt(sum count*centre²)``.
     """
-    counts = buckets["count"].to_numpy(dtype=float)
+    left, width, counts = _columns(buckets)
     total = counts.sum()
     if total <= 0:
         return {
@@ -192,8 +201,6 @@ def bucket_stats(buckets: pd.DataFrame, mean: float | None = None) -> dict[str, 
             "zero_fraction": math.nan,
             "nonpositive": math.nan,
         }
-    left = buckets["left"].to_numpy(dtype=float)
-    width = buckets["width"].to_numpy(dtype=float)
     right = left + width
     centre = left + width / 2
     centre_mean = float((counts * centre).sum() / total) if mean is None or not math.isfinite(mean) else mean
@@ -230,17 +237,18 @@ def with_bucket_stats(run: Run, rows: pd.DataFrame) -> pd.DataFrame:
                 }
             )
         else:
-            stats.append(bucket_stats(run.histogram_buckets(index), row.mean))
+            stats.append(bucket_stats(run.bucket_arrays(index), row.mean))
     columns = pd.DataFrame(stats, index=rows.index, columns=["std", "abs_mean", "l2", "zero_fraction", "nonpositive"])
     return pd.concat([rows, columns], axis=1)
 
 
-def cdf_distance(a: pd.DataFrame, b: pd.DataFrame) -> float:
+def cdf_distance(a: Buckets | pd.DataFrame, b: Buckets | pd.DataFrame) -> float:
     """Wasserstein-1 distance between two histograms (values uniform inside buckets).
 
     It is the smallest mean |w' - w| over all pairings of the two value sets,
     so it is a lower bound on the mean element-wise change between the steps.
     """
+    a, b = _columns(a), _columns(b)
     grid = np.union1d(_edges(a), _edges(b))
     if len(grid) < 2:
         return 0.0
@@ -248,17 +256,24 @@ def cdf_distance(a: pd.DataFrame, b: pd.DataFrame) -> float:
     return float(((gap[1:] + gap[:-1]) / 2 * np.diff(grid)).sum())
 
 
-def _edges(buckets: pd.DataFrame) -> np.ndarray:
-    left = buckets["left"].to_numpy(dtype=float)
-    return np.concatenate([left, left + buckets["width"].to_numpy(dtype=float)])
+def _edges(columns: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    left, width, _ = columns
+    return np.concatenate([left, left + width])
 
 
-def _cdf(buckets: pd.DataFrame, grid: np.ndarray) -> np.ndarray:
+def _cdf(columns: tuple[np.ndarray, np.ndarray, np.ndarray], grid: np.ndarray) -> np.ndarray:
     """Share of values <= each grid point, linear inside each bucket."""
-    counts = buckets["count"].to_numpy(dtype=float)
+    left, width, counts = columns
     total = counts.sum() or 1.0
-    left = buckets["left"].to_numpy(dtype=float)[:, None]
-    width = buckets["width"].to_numpy(dtype=float)[:, None]
+    right = left + width
+    if len(left) and (width > 0).all() and (left[1:] >= right[:-1]).all():
+        # Ordered, non-overlapping buckets (what MindSpore writes): the CDF is piecewise linear
+        # through the bucket edges and flat in any gap, so interpolation gives it exactly.
+        cumulative = np.cumsum(counts) / total
+        xs = np.column_stack([left, right]).ravel()
+        ys = np.column_stack([cumulative - counts / total, cumulative]).ravel()
+        return np.interp(grid, xs, ys, left=0.0, right=1.0)
+    left, width = left[:, None], width[:, None]
     safe = np.where(width > 0, width, 1.0)
     part = np.where(width > 0, np.clip((grid[None, :] - left) / safe, 0, 1), (grid[None, :] >= left).astype(float))
     return (counts[:, None] * part).sum(axis=0) / total

@@ -61,10 +61,10 @@ def saturated_share(run: Run, row: pd.Series, function: str) -> float:
     """Share of values on the saturation plateau; from histograms an upper bound (edge buckets counted whole)."""
     if row["exact"]:
         return math.nan
-    buckets = run.histogram_buckets(row.name)
-    counts = buckets["count"].to_numpy(dtype=float)
-    left = buckets["left"].to_numpy(dtype=float)
-    right = left + buckets["width"].to_numpy(dtype=float)
+    buckets = run.bucket_arrays(row.name)
+    counts = buckets.count.astype(float)
+    left = buckets.left
+    right = left + buckets.width
     if function == "tanh":
         edge = (right >= PLATEAU["tanh"]) | (left <= -PLATEAU["tanh"])
     else:

@@ -60,8 +60,8 @@ def _stats_close(group: pd.DataFrame, rtol: float, atol: float) -> bool:
 
 
 def _buckets_same(run: Run, group: pd.DataFrame) -> bool:
-    first = run.histogram_buckets(group.index[0])["count"].to_numpy()
-    return all(np.array_equal(first, run.histogram_buckets(i)["count"].to_numpy()) for i in group.index[1:])
+    first = run.bucket_arrays(group.index[0]).count
+    return all(np.array_equal(first, run.bucket_arrays(i).count) for i in group.index[1:])
 
 
 @register

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,6 +54,12 @@ def update_ratios(run: Run) -> pd.DataFrame:
     bound. A histogram identical byte for byte to the previous one gives 0.
     Only weight matrices/kernels are included (``TagKind.WEIGHT``).
     """
+    if "update_ratios" not in run.derived:  # several rules and the report ask: compute once per run
+        run.derived["update_ratios"] = _update_ratios(run)
+    return run.derived["update_ratios"].copy()
+
+
+def _update_ratios(run: Run) -> pd.DataFrame:
     tensor_rows = _tensor_ratios(run)
     covered = set(tensor_rows["tag"].map(base_name))
     hist_rows = _histogram_ratios(run, skip=covered)
@@ -79,16 +86,16 @@ def _tag_ratios(run: Run, tag: str, group: pd.DataFrame) -> list[tuple]:
 
     def buckets(index):
         if index not in cache:
-            cache[index] = run.histogram_buckets(index)
+            cache[index] = run.bucket_arrays(index)
         return cache[index]
 
     out = []
-    indices, steps = list(group.index), group["step"].to_numpy()
-    for (i, j), (s0, s1) in zip(itertools.pairwise(indices), itertools.pairwise(steps), strict=True):
+    rows = list(group[["step", "nan_count", "pos_inf_count", "neg_inf_count", "encoded", "mean"]].itertuples())
+    for a, b in itertools.pairwise(rows):
+        i, s0, s1 = a.Index, a.step, b.step
         gap = int(s1 - s0)
         if gap <= 0:
             continue
-        a, b = run.histograms.loc[i], run.histograms.loc[j]
         if _nonfinite(a) or _nonfinite(b):
             out.append((tag, int(s1), float("nan"), int(s0), gap, False, float("nan")))
             continue
@@ -96,15 +103,15 @@ def _tag_ratios(run: Run, tag: str, group: pd.DataFrame) -> list[tuple]:
             out.append((tag, int(s1), 0.0, int(s0), gap, False, float("nan")))
             continue
         previous = buckets(i)
-        distance = cdf_distance(previous, buckets(j))
-        scale = bucket_stats(previous, a["mean"])["abs_mean"]
+        distance = cdf_distance(previous, buckets(b.Index))
+        scale = bucket_stats(previous, a.mean)["abs_mean"]
         out.append((tag, int(s1), distance / (scale + EPSILON) / gap, int(s0), gap, False, scale))
         cache.pop(i, None)
     return out
 
 
-def _nonfinite(row: pd.Series) -> bool:
-    return bool(row["nan_count"] or row["pos_inf_count"] or row["neg_inf_count"])
+def _nonfinite(row: Any) -> bool:
+    return bool(row.nan_count or row.pos_inf_count or row.neg_inf_count)
 
 
 def _tensor_ratios(run: Run) -> pd.DataFrame:
