@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from summary_doctor.engine import Settings, diagnose
@@ -29,9 +29,24 @@ def relative_name(run_path: Path, root: Path) -> str:
     return relative.as_posix() if str(relative) != "." else "."
 
 
+def runs_below(root: str | os.PathLike[str]) -> list[Path]:
+    """The runs ``audit`` would diagnose: ``root`` itself when it is a file, else every run below it.
+
+    Raises :class:`SummaryDoctorError` when ``root`` does not exist or holds no summary file.
+    """
+    path = Path(root)
+    if not path.exists():
+        raise SummaryDoctorError(f"{path}: no such file or directory")
+    run_paths = [path] if path.is_file() else find_runs(path)
+    if not run_paths:
+        raise SummaryDoctorError(f"{path}: no MindSpore summary files found (looked at any depth)")
+    return run_paths
+
+
 def audit(
     root: str | os.PathLike[str],
     *,
+    run_paths: Sequence[Path] | None = None,
     select: Iterable[str] | None = None,
     ignore: Iterable[str] | None = None,
     settings: Settings | None = None,
@@ -44,14 +59,12 @@ def audit(
 
     Raises :class:`SummaryDoctorError` when ``root`` does not exist or holds no
     summary file. Runs are diagnosed one after the other, in path order;
+    ``run_paths`` saves the walk when the caller already has :func:`runs_below`;
     ``progress`` is called with the bytes consumed as files are read.
     """
     path = Path(root)
-    if not path.exists():
-        raise SummaryDoctorError(f"{path}: no such file or directory")
-    run_paths = [path] if path.is_file() else find_runs(path)
-    if not run_paths:
-        raise SummaryDoctorError(f"{path}: no MindSpore summary files found (looked at any depth)")
+    if run_paths is None:
+        run_paths = runs_below(root)
     select, ignore = list(select or []), list(ignore or [])
     result = AuditResult(root=str(root))
     for run_path in run_paths:

@@ -121,8 +121,7 @@ def _info(args: argparse.Namespace) -> str | None:
 
 def _run(args: argparse.Namespace) -> int:
     from summary_doctor import engine, progress
-    from summary_doctor.audit import audit
-    from summary_doctor.reader.files import find_runs
+    from summary_doctor.audit import audit, runs_below
     from summary_doctor.rules.base import Context, TagOverrides
 
     info = _info(args)
@@ -135,11 +134,12 @@ def _run(args: argparse.Namespace) -> int:
     settings = engine.parse_settings(args.set)
     engine.selected_ids(args.select, args.ignore)  # validates before any reading
     overrides = TagOverrides(**{k[4:]: v for k, v in vars(args).items() if k.startswith("tag_")})
-    run_paths = find_runs(args.path)
+    run_paths = runs_below(args.path)
     show_bar = progress.wanted() and not args.no_progress
     with progress.byte_progress(progress.run_bytes(run_paths) if show_bar else 0, enabled=show_bar) as advance:
         result = audit(
             args.path,
+            run_paths=run_paths,
             select=args.select,
             ignore=args.ignore,
             settings=settings,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from summary_doctor.reader.files import classify
+from summary_doctor.reader.files import run_files
 
 # Below this many bytes reading takes well under a second: no bar.
 MIN_BYTES = 32 * 1024 * 1024
@@ -24,7 +24,7 @@ def run_bytes(run_paths: Sequence[Path]) -> int:
     """Total size of the files that will be read for ``run_paths``."""
     total = 0
     for path in run_paths:
-        files = [path] if path.is_file() else [p for p in path.iterdir() if p.is_file() and classify(p.name)]
+        files = [path] if path.is_file() else [f.path for f in run_files(path)]
         total += sum(p.stat().st_size for p in files)
     return total
 
