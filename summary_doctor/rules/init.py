@@ -31,6 +31,11 @@ def first_weights(run: Run) -> pd.DataFrame:
     return stats_of_kind(run, TagKind.WEIGHT, first_only=True)
 
 
+def _fan_in_scale(first: pd.DataFrame) -> pd.Series:
+    """sqrt(1/fan_in) per row (the LeCun/Xavier scale), NaN where the graph gave no shape."""
+    return first["fan_in"].map(lambda f: math.sqrt(1 / f) if f and f == f else math.nan).astype(float)
+
+
 @register
 @dataclass
 class InitAllZero(Rule):
@@ -100,7 +105,7 @@ class InitAllZero(Rule):
         """
         extreme = np.maximum(first["min"].abs(), first["max"].abs())
         share = first["abs_mean"] / extreme.where(extreme > 0)
-        scale = first["fan_in"].map(lambda f: math.sqrt(1 / f) if f and f == f else math.nan).astype(float)
+        scale = _fan_in_scale(first)
         peers = pd.Series(
             [first["std"].drop(index=i).median() if len(first) > 1 else math.nan for i in first.index],
             index=first.index,
@@ -159,7 +164,7 @@ class InitAllZero(Rule):
         )
 
     def _small_spread(self, run: Run, first: pd.DataFrame) -> Iterator[Finding]:
-        scale = first["fan_in"].map(lambda f: math.sqrt(1 / f) if f and f == f else math.nan).astype(float)
+        scale = _fan_in_scale(first)
         relative = (first["std"] / scale).where(scale.notna(), first["std"])
         for position, row in enumerate(first.itertuples()):
             peers = relative.drop(index=relative.index[position]).dropna()
