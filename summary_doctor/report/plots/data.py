@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from summary_doctor.reader.run import Run
+from summary_doctor.reader.run import Buckets, Run
 
 MAX_HEATMAP_STEPS = 120
 GRID_BINS = 64
@@ -90,18 +90,18 @@ def _range(rows: pd.DataFrame) -> tuple[float, float]:
     return low, high
 
 
-def _resample(buckets: pd.DataFrame, edges: np.ndarray) -> np.ndarray:
+def _resample(buckets: Buckets, edges: np.ndarray) -> np.ndarray:
     """Spread each bucket's count evenly over its width onto ``edges``; shares sum to 1.
 
     Interpolating the cumulative count avoids the stripes that binning bucket
     centres gives when MindSpore's bucket width and the grid's differ.
     """
-    counts = buckets["count"].to_numpy(dtype=float)
+    counts = buckets.count.astype(float)
     total = counts.sum()
     if not total:
         return np.zeros(len(edges) - 1)
-    lefts = buckets["left"].to_numpy(dtype=float)
-    rights = lefts + buckets["width"].to_numpy(dtype=float)
+    lefts = buckets.left
+    rights = lefts + buckets.width
     order = np.argsort(lefts)
     bounds = np.concatenate([lefts[order][:1], rights[order]])
     cumulative = np.concatenate([[0.0], np.cumsum(counts[order])])
@@ -121,7 +121,7 @@ def histogram_grid(run: Run, tag: str, bins: int = GRID_BINS) -> Grid | None:
     edges = np.linspace(low, high, bins + 1)
     density = np.zeros((len(rows), bins))
     for i, index in enumerate(rows.index):
-        density[i] = _resample(run.histogram_buckets(index), edges)
+        density[i] = _resample(run.bucket_arrays(index), edges)
     nonfinite = (rows["nan_count"] + rows["pos_inf_count"] + rows["neg_inf_count"]).to_numpy(dtype=float)
     return Grid(rows["step"].to_numpy(dtype=float), edges, density, nonfinite)
 
@@ -135,9 +135,9 @@ def share_at_most_zero(run: Run, tag: str) -> tuple[np.ndarray, np.ndarray]:
     rows = histogram_rows(run, tag)
     shares = []
     for index in rows.index:
-        buckets = run.histogram_buckets(index)
-        total = buckets["count"].sum()
-        shares.append(buckets.loc[buckets["left"] <= 0, "count"].sum() / total if total else np.nan)
+        buckets = run.bucket_arrays(index)
+        total = buckets.count.sum()
+        shares.append(buckets.count[buckets.left <= 0].sum() / total if total else np.nan)
     return rows["step"].to_numpy(dtype=float), np.asarray(shares, dtype=float)
 
 
@@ -151,10 +151,10 @@ def rms_series(run: Run, tag: str) -> tuple[np.ndarray, np.ndarray]:
     rows = histogram_rows(run, tag)
     values = []
     for index, row in rows.iterrows():
-        buckets = run.histogram_buckets(index)
-        total = buckets["count"].sum()
-        centers = buckets["left"] + buckets["width"] / 2
-        rms = np.sqrt((buckets["count"] * centers**2).sum() / total) if total else np.nan
+        buckets = run.bucket_arrays(index)
+        total = buckets.count.sum()
+        centers = buckets.left + buckets.width / 2
+        rms = np.sqrt((buckets.count * centers**2).sum() / total) if total else np.nan
         values.append(np.nan if row["nan_count"] or row["pos_inf_count"] or row["neg_inf_count"] else rms)
     return rows["step"].to_numpy(dtype=float), np.asarray(values, dtype=float)
 
