@@ -17,7 +17,7 @@ import pandas as pd
 
 from summary_doctor.findings import AuditResult, ChecklistEntry, Diagnosis, Finding, Status
 from summary_doctor.reader.run import Run
-from summary_doctor.symptoms import BY_ID, GROUPS, SYMPTOMS
+from summary_doctor.symptoms import GROUPS, SYMPTOMS
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -235,11 +235,6 @@ def finding_view(finding: Finding, anchor: str, plot: Plot) -> FindingView:
         plot=plot,
         runs=list(finding.runs),
     )
-
-
-def symptom_title(symptom_id: str) -> str:
-    symptom = BY_ID.get(symptom_id)
-    return symptom.title if symptom else symptom_id
 
 
 MAX_SCALAR_PLOTS = 24

@@ -158,11 +158,6 @@ def rows_of_kind(run: Run, *kinds: TagKind, frame: str = "histograms") -> pd.Dat
     return merged.sort_values(["order", "step"], kind="stable")
 
 
-def finite_count(rows: pd.DataFrame) -> pd.Series:
-    """Values per histogram row that are neither NaN nor Inf."""
-    return rows["count"] - rows["nan_count"] - rows["pos_inf_count"] - rows["neg_inf_count"]
-
-
 # --- statistics from buckets ---------------------------------------------------------------
 
 

@@ -126,10 +126,6 @@ class Curve:
         """Running median of the level over ``window`` points."""
         return rolling_median(self.level, window)
 
-    def span_epochs(self, start: float, stop: float) -> float | None:
-        """Length of a step range in epochs, or None when the epoch length is unknown."""
-        return None if not self.per_epoch else (stop - start) / self.per_epoch
-
 
 # ----- measures of a loss curve, shared by several rules: each returns numbers, rules compare.
 

@@ -15,7 +15,6 @@ import re
 from collections.abc import Iterable
 from typing import Literal
 
-import numpy as np
 import pandas as pd
 
 from summary_doctor.reader.run import Run
@@ -145,11 +144,6 @@ def steps_per_epoch(run: Run) -> float | None:
         if best > 0 and abs(math.log(best / observed)) < math.log(1.5):
             return float(best)
     return float(readings[0]) if readings[0] >= 1 else None
-
-
-def epoch_of(step: float, per_epoch: float | None) -> float | None:
-    """The (fractional) epoch a step falls in, or None when the epoch length is unknown."""
-    return None if not per_epoch else float(np.round(step / per_epoch, 2))
 
 
 def missing_tag(kind: Kind, context: Context) -> Missing:
