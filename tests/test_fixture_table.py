@@ -1,8 +1,9 @@
-"""The whole CLI on every fixture: the warning/error ids must be exactly the expected ones.
+"""The whole CLI on every fixture: the warning/error ids must be exactly the ones in ``fixtures/expected.json``.
 
-Healthy fixtures must show nothing; each fault fixture shows its symptoms. A
-fixture not generated yet is skipped; a fixture without an entry fails, so the
-table grows with the fixtures.
+Healthy fixtures must show nothing (the false-positive budget is zero); each
+fault fixture shows its symptoms. A fixture not generated yet is skipped; a
+fixture without a manifest row fails, so the manifest grows with the
+fixtures. ``benchmarks/detection.py`` reads the same manifest.
 """
 
 from __future__ import annotations
@@ -10,49 +11,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, ROOT
 
 from summary_doctor.cli import main
 from summary_doctor.reader.files import find_runs
+from summary_doctor.symptoms import BY_ID
 
-EXPECTED: dict[str, set[str]] = {
-    "healthy_mlp": set(),
-    "healthy_cnn": set(),
-    "healthy_regression": set(),
-    "resumed": set(),
-    "ranks/rank_0": set(),
-    "ranks/rank_1": set(),
-    "healthy_sgd_schedule": set(),
-    "healthy_custom_tags": set(),
-    "healthy_finetune": set(),
-    "healthy_long": set(),
-    "healthy_embedding": set(),
-    "lr_too_large": {
-        "loss.nan-inf",
-        "loss.diverging",
-        "hparam.lr-too-large",
-        "weight.overflow",
-        "weight.update-ratio",
-    },
-    "lr_too_small": {"hparam.lr-too-small", "loss.plateau", "weight.update-ratio"},
-    "too_few_epochs": {"hparam.too-few-epochs"},
-    "batch_too_large": {"hparam.batch-too-large"},
-    "zero_init": {"init.all-zero"},
-    "frozen_layer": {"graph.weight-freezing"},
-    "oscillating": {"loss.oscillating", "hparam.lr-too-large"},
-    "overfitting": {"metric.overfitting", "hparam.too-many-epochs"},
-    "plateau": {"loss.plateau"},
-    "dead_relu": {"activation.dead", "loss.plateau"},
-    "vanishing_gradient": {"gradient.vanishing", "loss.plateau"},
-    "exploding_gradient": {"gradient.exploding", "loss.nan-inf", "weight.overflow", "weight.update-ratio"},
-    # the loss spikes, the ReLUs die and it sits at ln 10: a stall with large updates
-    "cnn_lr_too_large_adam": {"hparam.lr-too-large", "loss.plateau"},
-    "cnn_zero_init_conv": {"init.all-zero"},
-    "overfit_val_tags": {"metric.overfitting", "hparam.too-many-epochs"},
-    "cnn_dead_relu_bn": {"activation.dead", "loss.plateau", "weight.update-ratio"},
-    "mlp_frozen_by_optimizer": {"graph.weight-freezing"},
-    "label_noise_plateau_cnn": {"loss.plateau"},
-}
+MANIFEST: dict[str, dict] = json.loads((ROOT / "fixtures" / "expected.json").read_text(encoding="utf-8"))["fixtures"]
+EXPECTED: dict[str, set[str]] = {name: set(entry["expected"]) for name, entry in MANIFEST.items()}
 
 
 def _fixture_names() -> list[str]:
@@ -70,7 +36,17 @@ def _problem_ids(capsys: pytest.CaptureFixture[str], name: str) -> tuple[set[str
 
 @pytest.mark.parametrize("name", _fixture_names())
 def test_fixture_shows_exactly_its_symptoms(capsys: pytest.CaptureFixture[str], name: str) -> None:
-    assert name in EXPECTED, f"fixture {name} has no row in EXPECTED: add what it should show"
+    assert name in EXPECTED, f"fixture {name} has no row in fixtures/expected.json: add what it should show"
     found, status = _problem_ids(capsys, name)
     assert status == 0
     assert found == EXPECTED[name]
+
+
+def test_manifest_rows_are_well_formed() -> None:
+    for name, entry in MANIFEST.items():
+        assert entry["kind"] in ("healthy", "fault"), name
+        assert set(entry["expected"]) <= set(BY_ID), f"{name}: unknown symptom id"
+        if entry["kind"] == "healthy":
+            assert entry["expected"] == [], f"{name}: a healthy fixture may not expect a warning"
+        else:
+            assert entry["fault"] and entry["expected"], f"{name}: a fault fixture names its fault and its ids"
