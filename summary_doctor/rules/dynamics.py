@@ -15,8 +15,10 @@ import numpy as np
 
 from summary_doctor.findings import Finding, Severity
 from summary_doctor.reader.run import Run
+from summary_doctor.rules import _measures as measures
 from summary_doctor.rules import _series as series
-from summary_doctor.rules._series import accuracy_gap, eval_turn, fmt
+from summary_doctor.rules._eval import accuracy_gap, eval_improves_after, eval_turn
+from summary_doctor.rules._series import fmt
 from summary_doctor.rules.base import Context, Missing, Rule, make_finding, register
 from summary_doctor.rules.tags import find_tag, lineage_final_loss, missing_tag
 
@@ -133,7 +135,7 @@ class LossDiverging(Rule):
     def check(self, run: Run, context: Context) -> Iterator[Finding]:
         c = series.loss_curve(run, context)
         assert c is not None
-        d = series.divergence(c, math.log(self.rise_factor))
+        d = measures.divergence(c, math.log(self.rise_factor))
         if not d.exceeds(self.rise_factor, self.min_t):
             return
         ratio_of_shown = d.final_value / d.min_value if d.min_value > 0 else math.nan
@@ -203,7 +205,7 @@ class LossOscillating(Rule):
     def check(self, run: Run, context: Context) -> Iterator[Finding]:
         c = series.loss_curve(run, context)
         assert c is not None
-        o = series.oscillation(c)
+        o = measures.oscillation(c)
         progress = max(o.progress, 0.0)
         if o.amplitude < math.log(self.min_swing) or o.amplitude < self.swing_vs_progress * progress:
             return
@@ -232,7 +234,7 @@ def oscillates(c: series.Curve) -> bool:
     """``loss.oscillating`` by its default thresholds."""
     if len(c) < LossOscillating.min_points:
         return False
-    o = series.oscillation(c)
+    o = measures.oscillation(c)
     return o.amplitude >= max(math.log(LossOscillating.min_swing), LossOscillating.swing_vs_progress * o.progress)
 
 
@@ -286,8 +288,8 @@ class LossPlateau(Rule):
     def check(self, run: Run, context: Context) -> Iterator[Finding]:
         c = series.loss_curve(run, context)
         assert c is not None
-        s = series.stall(c, math.log(1 + self.min_gain))
-        diverged = series.divergence(c, math.log(LossDiverging.rise_factor)).exceeds(
+        s = measures.stall(c, math.log(1 + self.min_gain))
+        diverged = measures.divergence(c, math.log(LossDiverging.rise_factor)).exceeds(
             LossDiverging.rise_factor, LossDiverging.min_t
         )
         remaining = series.as_factor(s.remaining)
@@ -295,7 +297,7 @@ class LossPlateau(Rule):
             return
         if diverged or oscillates(c):
             return
-        if series.eval_improves_after(run, context, s.stall_step, min_gain=self.min_gain / 5):
+        if eval_improves_after(run, context, s.stall_step, min_gain=self.min_gain / 5):
             return
         yield make_finding(
             self,

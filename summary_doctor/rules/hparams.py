@@ -18,11 +18,14 @@ import pandas as pd
 
 from summary_doctor.findings import Finding, Severity
 from summary_doctor.reader.run import Run
+from summary_doctor.rules import _measures as measures
 from summary_doctor.rules import _series as series
-from summary_doctor.rules._series import end_slope, eval_turn, fmt
+from summary_doctor.rules._eval import eval_turn
+from summary_doctor.rules._measures import end_slope
+from summary_doctor.rules._series import fmt
 from summary_doctor.rules.base import Context, Missing, Rule, make_finding, register
 from summary_doctor.rules.dynamics import LossDiverging, LossPlateau, oscillates
-from summary_doctor.rules.tags import find_tag, lineage_learning_rate, missing_tag, steps_per_epoch
+from summary_doctor.rules.tags import curve, find_tag, lineage_learning_rate, missing_tag, steps_per_epoch
 from summary_doctor.rules.weights import update_ratios
 
 _NO_HISTOGRAMS = "no weight histograms, so the size of the updates could not confirm it"
@@ -104,11 +107,11 @@ class LrTooLarge(Rule):
     def _swinging_outcome(run: Run, context: Context) -> tuple[str, int | None] | None:
         c = series.loss_curve(run, context)
         assert c is not None
-        d = series.divergence(c, math.log(LossDiverging.rise_factor))
+        d = measures.divergence(c, math.log(LossDiverging.rise_factor))
         if d.exceeds(LossDiverging.rise_factor, LossDiverging.min_t):
             return f"the loss ends {fmt(series.as_factor(d.rise))}x above its best", d.first_step
         if oscillates(c):
-            o = series.oscillation(c)
+            o = measures.oscillation(c)
             return f"the loss swings {fmt(series.as_factor(o.amplitude))}x without settling", o.start_step
         return None
 
@@ -347,7 +350,7 @@ class TooFewEpochs(Rule):
         return series.missing_loss(run, context, series.MIN_POINTS)
 
     def _eval_stopped(self, run: Run, context: Context) -> bool:
-        data = series.curve(run, "eval_loss", context)
+        data = curve(run, "eval_loss", context)
         values = data.to_numpy()[np.isfinite(data.to_numpy())] if data is not None else np.array([])
         return len(values) >= 2 and values[-1] > values[-2] * (1 - self.epsilon)
 
