@@ -77,9 +77,10 @@ def test_nan_inf_uses_lineage_when_the_curve_is_finite() -> None:
     assert [f.id for f in LossNanInf().check(run, Context())] == ["loss.nan-inf"]
 
 
-@pytest.mark.parametrize(("factor", "fires"), [(1.7, False), (2.5, True)])
+@pytest.mark.parametrize(("factor", "fires"), [(1.9, False), (2.4, True)])
 def test_diverging_edges_around_rise_factor(factor: float, fires: bool) -> None:
-    values = np.r_[np.linspace(2.0, 1.0, 30), np.full(30, factor)]
+    # start 2.0, so the level floor is 0.1: the end is 2x the best when (factor + 0.1) / (1.0 + 0.1) = 2
+    values = np.r_[2.0, np.full(29, 1.0), np.full(30, factor)]
     assert bool(ids(loss_run(values), LossDiverging)) is fires
 
 
@@ -106,9 +107,10 @@ def test_plateau_fires_on_an_early_stall_far_above_the_start() -> None:
     assert finding.step <= 120 and finding.evidence["stalled_fraction"] > 0.7
 
 
-@pytest.mark.parametrize(("final", "fires"), [(0.3, False), (1.0, True)])
+@pytest.mark.parametrize(("final", "fires"), [(1.0, False), (1.5, True)])
 def test_plateau_is_gated_on_convergence(final: float, fires: bool) -> None:
-    # the start is the first records (about 2.4 here): 0.3 is converged, 1.0 is not
+    # the start is the first record, 2.5, so the level floor is 0.125: converged means
+    # (final + 0.125) / (2.5 + 0.125) < 0.5, so 1.0 has converged (0.43) and 1.5 has not (0.62)
     values = np.r_[np.linspace(2.5, final, 10), np.full(50, final)]
     assert bool(ids(loss_run(values), LossPlateau)) is fires
 

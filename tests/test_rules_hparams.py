@@ -26,8 +26,15 @@ def falling(n: int, per_epoch: float, noise: float) -> np.ndarray:
 
 @pytest.mark.parametrize(("per_epoch", "fires"), [(0.05, False), (0.3, True)])
 def test_too_few_epochs_edges_on_the_drop_per_epoch(per_epoch: float, fires: bool) -> None:
-    run = loss_run(falling(40, per_epoch, 0.01), **EPOCHS)
+    # 6 epochs: at 30% per epoch the loss ends at 17% of its start, far above the 5% floor
+    run = loss_run(falling(12, per_epoch, 0.01), **EPOCHS)
     assert bool(fired(TooFewEpochs, run)) is fires
+
+
+def test_too_few_epochs_ignores_a_loss_that_fell_to_a_fraction_of_a_percent_of_its_start() -> None:
+    # the same 30% per epoch over 20 epochs ends at 0.1% of the start: converged, however steep its log
+    run = loss_run(falling(40, 0.3, 0.01), **EPOCHS)
+    assert fired(TooFewEpochs, run) == []
 
 
 def test_too_few_epochs_ignores_a_drop_lost_in_noise() -> None:

@@ -71,6 +71,19 @@ def eval_improves_after(run: Run, context: Context, step: float, *, min_gain: fl
     return bool(values[-1] < reference * (1 - min_gain))
 
 
+def eval_still_improving(run: Run, context: Context, *, evaluations: int = 3) -> bool | None:
+    """Whether each of the last ``evaluations`` evaluations beat the one before (None without an eval curve).
+
+    An eval curve that is still going down at every evaluation when training
+    stops has not reached its floor.
+    """
+    found = _eval_curve(run, context)
+    if found is None:
+        return None
+    values = found[2][-(evaluations + 1) :]
+    return len(values) > evaluations and bool(np.all(np.diff(values) < 0))
+
+
 def eval_turn(run: Run, context: Context, *, epsilon: float) -> EvalTurn | None:
     """How the eval curve moved after its best point (None without 3+ evaluations or when it ends at its best)."""
     found = _eval_curve(run, context)

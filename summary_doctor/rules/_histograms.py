@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from summary_doctor.reader.run import Buckets, Run
+from summary_doctor.rules._series import CONVERGED_RATIO, loss_curve, remaining, start_value, tail_window
 from summary_doctor.rules.base import Context
 from summary_doctor.rules.tags import find_tag
 
@@ -286,28 +287,28 @@ class Outcome:
     tag: str | None = None
 
 
-def loss_outcome(run: Run, context: Context, *, min_drop: float = 0.5) -> Outcome:
-    """Bad when the loss turns NaN/Inf, or its end (last tenth) is not below ``1 - min_drop`` of its start.
+def loss_outcome(run: Run, context: Context, *, min_drop: float = 1 - CONVERGED_RATIO) -> Outcome:
+    """Bad when the loss turns NaN/Inf, or its end is not below ``1 - min_drop`` of its start.
 
     AUTOTRAINER reports internal symptoms only when training has not
     converged; with the loss alone, "not converged" is read as "did not even
-    halve" (``min_drop=0.5``), compared on the loss's own scale so it works
-    for a loss of 0.01 and of 1000.
+    halve" (``min_drop=0.5``). The loss is read the way every loss rule reads
+    it (``_series.Curve``): start = the higher of the first record and the
+    first window's median, end = the last window's median, both on the level
+    ``ln(loss + 5% of the start)``, so a run that converged to 0.1% of its
+    start is converged however its last tiny values wobble.
     """
     tag = find_tag(run, "loss", context)
-    if tag is None:
+    c = loss_curve(run, context)
+    if tag is None or c is None or (len(c) == 0 and c.nonfinite_step is None):
         return Outcome(None, "no training-loss curve recorded")
-    series = run.scalar_series(tag)
-    if series.empty:
-        return Outcome(None, "no training-loss curve recorded")
-    bad_values = series[~np.isfinite(series.to_numpy())]
-    if not bad_values.empty:
-        return Outcome(True, f"the loss is {bad_values.iloc[0]} at step {bad_values.index[0]}", tag)
-    window = max(1, len(series) // 10)
-    start, end = float(series.iloc[:window].median()), float(series.iloc[-window:].median())
-    if len(series) < 3 or start <= 0:
+    if c.nonfinite_step is not None:
+        first_bad = run.scalar_series(tag).loc[c.nonfinite_step]
+        return Outcome(True, f"the loss is {first_bad} at step {c.nonfinite_step}", tag)
+    if len(c) < 3 or c.floor <= 0:
         return Outcome(None, "the loss curve is too short or not positive to judge convergence", tag)
-    drop = 1 - end / start
+    drop = 1 - remaining(c)
+    start, end = start_value(c), float(np.median(c.values[-max(1, tail_window(c)) :]))
     verdict = "not converging" if drop < min_drop else "converging"
     return Outcome(drop < min_drop, f"loss {verdict}: {start:.4g} -> {end:.4g} ({drop:+.0%} drop)", tag)
 

@@ -14,10 +14,10 @@ import numpy as np
 from summary_doctor.rules._series import (
     JUDGMENT_POINT,
     Curve,
-    head_level,
     rolling_median,
     smoothing_window,
     start_level,
+    start_value,
     step_noise,
     tail_level,
     tail_window,
@@ -89,16 +89,16 @@ def divergence(c: Curve, rise_threshold: float) -> Divergence:
         rise=final - best_level,
         standard_error=noise * (1.0 + selection_margin(len(blocks)) / 3.0),
         min_step=int(c.steps[best]),
-        min_value=float(np.exp(best_level)) if np.all(c.values > 0) else float(c.values[best]),
+        min_value=c.value_at(best_level),
         final_value=float(np.median(c.values[-window:])),
         first_step=int(c.steps[block_start + after[0]]) if len(after) else None,
-        above_start=final > head_level(c),
+        above_start=final > start_level(c),
     )
 
 
 @dataclass(frozen=True)
 class Oscillation:
-    """Swing of the late loss (q90 - q10 of its level) against the net progress made."""
+    """Swing of the late loss around its trend (q90 - q10 of the residual level) against the net progress."""
 
     amplitude: float
     progress: float
@@ -108,25 +108,30 @@ class Oscillation:
 
 
 def oscillation(c: Curve) -> Oscillation:
-    """Swings after the judgment point, and how much lower the loss is there than at the start.
+    """Swings after the judgment point around their own trend, and how much lower the loss is there than at the start.
 
     The swing is measured on block medians (a third of an epoch, or 5% of the
     run, at least 5 points), not on single records: the per-batch noise of a
     healthy small-batch run spans a factor of ten, while a learning rate that
     is too large moves the whole curve (AUTOTRAINER judges per-epoch values).
+    The blocks' straight-line trend (Theil-Sen) is taken out first: a loss
+    still falling steadily through its late part is descending, not swinging.
+    ``low``/``high`` are the 10%/90% quantiles of the late block medians.
     """
     first = int(len(c) * JUDGMENT_POINT)
     window = smoothing_window(c)
     late = block_medians(c.level[first:], window)
     if len(late) < 3:
         late = c.level[first:]
-    q10, q90 = np.quantile(late, [0.1, 0.9])
-    values = np.exp(late) if np.all(c.values > 0) else late
+    position = np.arange(len(late), dtype=float)
+    residual = late - theil_sen(position, late) * position
+    q10, q90 = np.quantile(residual, [0.1, 0.9])
+    low, high = np.quantile(late, [0.1, 0.9])
     return Oscillation(
         amplitude=float(q90 - q10),
         progress=start_level(c) - float(np.median(late)),
-        low=float(np.quantile(values, 0.1)),
-        high=float(np.quantile(values, 0.9)),
+        low=c.value_at(float(low)),
+        high=c.value_at(float(high)),
         start_step=int(c.steps[first]),
     )
 
@@ -160,7 +165,7 @@ def stall(c: Curve, min_gain: float) -> Stall:
         stall_step=int(c.steps[stop]),
         stalled_fraction=float(c.steps[-1] - c.steps[stop]) / span,
         remaining=tail_level(c) - start_level(c),
-        start_value=float(np.exp(start_level(c))) if np.all(c.values > 0) else float(c.values[0]),
+        start_value=start_value(c),
         final_value=float(np.median(c.values[-tail_window(c) :])),
     )
 
@@ -190,7 +195,7 @@ def end_slope(c: Curve, *, epochs: float, fraction: float) -> EndSlope:
     noise = step_noise(c.level) or 1e-12
     drop = -slope * float(steps[-1] - steps[0])
     per_epoch = -slope * c.per_epoch if c.per_epoch else drop
-    total = head_level(c) - tail_level(c)
+    total = start_level(c) - tail_level(c)
     return EndSlope(
         drop_per_epoch=float(per_epoch),
         t_value=float(-slope * spread / noise),

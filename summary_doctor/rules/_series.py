@@ -6,12 +6,19 @@ and for the noisy step-level losses SummaryCollector records every
 losses, not a difference), spreads are robust (median / MAD, quantiles), and
 windows are measured in epochs when the epoch length is known, otherwise in
 fractions of the run.
+
+Every rule that reads the loss reads it the same way (``Curve``): only the
+points before the first NaN/Inf, on the level ``ln(loss + 5% of the start)``,
+so changes far below the start (a converged loss wobbling between 0.004 and
+0.013 after starting at 2.3) are judged as the small share of the progress
+they are, not as ratios of tiny numbers; and "converged" means ended below
+half the start on that scale (``CONVERGED_RATIO``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -95,28 +102,58 @@ def window_points(steps: np.ndarray, per_epoch: float | None, *, epochs: float, 
     return int(min(n, max(minimum, points)))
 
 
+#: Loss levels are read on the scale of the run's start: ``ln(loss + FLOOR * start)``. A loss far
+#: above the floor changes by ratios, as before; near or below it, changes count as fractions of
+#: the starting loss, so 0.004 -> 0.013 after a start of 2.3 is a wobble of 0.4% of the start, not
+#: a 3x rise. 5% of the start is where a run has made 95% of the progress a loss can make.
+FLOOR = 0.05
+
+
 @dataclass(frozen=True)
 class Curve:
-    """The finite points of one scalar curve, with its level scale and epoch length."""
+    """One scalar curve up to its first non-finite value, with its level scale and epoch length.
+
+    ``nonfinite_step`` is the step of the first NaN/Inf (None when every value
+    is finite): after it the weights are usually corrupt, so no trend measured
+    on later points means anything. ``floor`` is ``FLOOR`` times the start
+    (0 for curves with negative values, which keep :func:`to_level`).
+    """
 
     steps: np.ndarray
     values: np.ndarray
     per_epoch: float | None = None
+    nonfinite_step: int | None = None
+    floor: float = 0.0
 
     @classmethod
     def of(cls, series: pd.Series, per_epoch: float | None = None) -> Curve:
-        """Keep the finite points of ``series`` (values indexed by step)."""
+        """The points of ``series`` (values indexed by step) before its first non-finite value."""
         values = series.to_numpy(dtype=float)
-        finite = np.isfinite(values)
-        return cls(np.asarray(series.index, dtype=float)[finite], values[finite], per_epoch)
+        bad = np.nonzero(~np.isfinite(values))[0]
+        cut = int(bad[0]) if len(bad) else len(values)
+        steps = np.asarray(series.index, dtype=float)
+        nonfinite = int(steps[cut]) if len(bad) else None
+        c = cls(steps[:cut], values[:cut], per_epoch, nonfinite)
+        start = start_value(c) if len(c) else 0.0
+        if len(c) and np.all(c.values >= 0) and start > 0:
+            return replace(c, floor=FLOOR * start)
+        return c
 
     def __len__(self) -> int:
         return len(self.values)
 
     @property
     def level(self) -> np.ndarray:
-        """See :func:`to_level`."""
+        """``ln(value + floor)``; curves with negative values: see :func:`to_level`."""
+        if self.floor > 0:
+            return np.log(self.values + self.floor)
         return to_level(self.values)
+
+    def value_at(self, level: float) -> float:
+        """The loss value of a level (the inverse of :attr:`level` for non-negative curves)."""
+        if self.floor > 0:
+            return float(math.exp(min(level, 700.0)) - self.floor)
+        return float(math.exp(min(level, 700.0))) if np.all(self.values > 0) else float(level)
 
     def window(self, *, epochs: float = 1.0, fraction: float = 0.2, minimum: int = 3) -> int:
         """See :func:`window_points`."""
@@ -133,6 +170,9 @@ class Curve:
 MIN_POINTS = 8
 #: AUTOTRAINER starts judging after 30% of the planned epochs (``judgment_point=0.3``).
 JUDGMENT_POINT = 0.3
+#: One bar for "converged" in every rule that asks: the loss ended below half its start, on the
+#: level scale (AUTOTRAINER reports internal symptoms only when training did not converge).
+CONVERGED_RATIO = 0.5
 
 
 def missing_loss(run: Run, context: Context, minimum: int) -> Missing | None:
@@ -141,15 +181,32 @@ def missing_loss(run: Run, context: Context, minimum: int) -> Missing | None:
     if c is None:
         return missing_tag("loss", context)
     if len(c) < minimum:
+        before = f" before it turns non-finite at step {c.nonfinite_step}" if c.nonfinite_step is not None else ""
         return Missing(
-            f"the loss curve has only {len(c)} finite point(s); at least {minimum} are needed for a trend",
+            f"the loss curve has only {len(c)} finite point(s){before}; at least {minimum} are needed for a trend",
             "record the loss more often: SummaryCollector(..., collect_freq=10) or a smaller collect_freq",
         )
     return None
 
 
+def missing_finite_end(run: Run, context: Context, minimum: int) -> Missing | None:
+    """Like :func:`missing_loss`, and also when the loss turns NaN/Inf: for rules about how a run ends.
+
+    A run whose loss overflows has no end state to judge: it is neither still
+    falling, nor stalled, nor too slow (``loss.nan-inf`` reports it).
+    """
+    c = loss_curve(run, context)
+    if c is not None and c.nonfinite_step is not None:
+        return Missing(
+            f"the loss turns non-finite at step {c.nonfinite_step}, so how the run ends cannot be judged "
+            "(see loss.nan-inf)",
+            "fix the NaN/Inf loss first",
+        )
+    return missing_loss(run, context, minimum)
+
+
 def loss_curve(run: Run, context: Context) -> Curve | None:
-    """The training loss as a :class:`Curve` of its finite points, with the epoch length."""
+    """The training loss as a :class:`Curve` (points before any NaN/Inf), with the epoch length."""
     series = curve(run, "loss", context)
     return None if series is None else Curve.of(series, steps_per_epoch(run))
 
@@ -164,20 +221,22 @@ def tail_window(c: Curve) -> int:
     return min(len(c) // 2, c.window(epochs=0.5, fraction=0.15, minimum=5))
 
 
-def head_level(c: Curve) -> float:
-    """Typical level at the start: median of the first tail-sized window."""
-    return float(np.median(c.level[: max(1, tail_window(c))]))
+def start_value(c: Curve) -> float:
+    """Where training started: the higher of the first record and the median of the first window.
+
+    The first record is the loss after one step, the closest the summary
+    comes to the untrained model; a fast drop within the first window must
+    count as progress, not as the start. The first window's median wins when
+    the loss first rises (a warm-up bump).
+    """
+    window = max(1, tail_window(c))
+    return float(max(c.values[0], np.median(c.values[:window])))
 
 
 def start_level(c: Curve) -> float:
-    """Where training started: the higher of the first few records and the first window.
-
-    A run's first window can already sit far below its first records (a fast
-    warm-up drop); judging progress from that window makes a converged run
-    look stalled.
-    """
-    first = float(np.median(c.level[: min(3, len(c))]))
-    return max(first, head_level(c))
+    """:func:`start_value` on the level scale."""
+    window = max(1, tail_window(c))
+    return float(max(c.level[0], np.median(c.level[:window])))
 
 
 def tail_level(c: Curve) -> float:
@@ -185,8 +244,13 @@ def tail_level(c: Curve) -> float:
     return float(np.median(c.level[-max(1, tail_window(c)) :]))
 
 
+def remaining(c: Curve) -> float:
+    """How much of its start the loss keeps at the end, on the level scale (1 = no progress)."""
+    return as_factor(tail_level(c) - start_level(c))
+
+
 def as_factor(delta: float) -> float:
-    """A level difference as a factor of the loss (levels are logs of positive losses)."""
+    """A level difference as a factor (of the loss plus its floor)."""
     return float(math.exp(min(delta, 700.0)))
 
 

@@ -1,7 +1,10 @@
 """Training dynamics of the loss: NaN/Inf, divergence, oscillation, plateau; train/eval drift.
 
 All measures are scale-free (see ``_series``): a loss of 0.01 and of 1000, a
-run of 100 steps and of 100,000 are judged alike.
+run of 100 steps and of 100,000 are judged alike. They read the loss the one
+way ``_series.Curve`` does: the points before any NaN/Inf, on the level
+``ln(loss + 5% of the start)``, so a converged loss wobbling at 0.1% of its
+start is not read as a drama of ratios between tiny numbers.
 """
 
 from __future__ import annotations
@@ -112,12 +115,17 @@ class LossDiverging(Rule):
         checkpoint of the best step (MindSpore accuracy checklist, hp.01).
     Thresholds
         rise_factor = 2.0: end-of-run median / best running median (both
-        over half an epoch). Healthy step-level losses of the fixtures end at
-        0.7-1.3x their best. min_t = 3.0: the rise must also be three
-        standard errors of the two medians under the curve's own step noise,
-        so a loss that only swings (loss.oscillating) is not called diverging.
-        AUTOTRAINER calls a loss >= 1e3 "exploded" (absolute, so not used
-        here); this relative form works at any scale.
+        over half an epoch), on the level scale ln(loss + 5% of the start):
+        a loss that went 2.3 -> 0.004 and ends at 0.013 has risen by 0.4% of
+        its start, a wobble of a converged run, not a 3x divergence; far
+        above that floor it is the plain ratio. Healthy step-level losses of
+        the fixtures end at 0.7-1.3x their best. min_t = 3.0: the rise must
+        also be three standard errors of the two medians under the curve's
+        own step noise, so a loss that only swings (loss.oscillating) is not
+        called diverging. Only the points before a NaN/Inf count (after it
+        the weights are corrupt: loss.nan-inf). AUTOTRAINER calls a loss >=
+        1e3 "exploded" (absolute, so not used here); this relative form works
+        at any scale.
     """
 
     ids = ("loss.diverging",)
@@ -168,8 +176,11 @@ class LossOscillating(Rule):
 
     What it detects
         After the first 30% of the run, the spread between the 10% and 90%
-        quantiles of the loss is at least ``min_swing`` (as a factor) and at
-        least as large as the net drop from the start to that late part.
+        quantiles of the loss around its own straight-line trend is at least
+        ``min_swing`` (as a factor) and at least as large as the net drop from
+        the start to that late part. A loss that diverged (loss.diverging)
+        by more than it swings is not also called swinging: its swings are
+        part of the blow-up.
     Why it matters
         The optimiser keeps jumping across the valley instead of descending;
         the final weights depend on where the last step happened to land.
@@ -182,12 +193,16 @@ class LossOscillating(Rule):
         (MindSpore checklist hp.01, hp.03, dp.03; AUTOTRAINER repairs
         oscillation by dividing the learning rate by 10).
     Thresholds
-        min_swing = 2.0: q90/q10 of the late loss. swing_vs_progress = 1.0:
-        swing (log) / net drop (log). AUTOTRAINER judges from 30% of the
-        run on (judgment_point) and flags swings >= zeta = 0.03 in accuracy
-        on >= eta = 20% of the points; quantiles over 10% tails play that
-        role for losses of any scale. Healthy step-level losses swing by
-        about 0.5-0.65 of their progress.
+        min_swing = 2.0: q90/q10 of the late block medians after removing
+        their Theil-Sen trend (a loss still falling steadily through a decade
+        in its late part is descending, not swinging), on the level scale
+        ln(loss + 5% of the start), so swings far below the start (2.6e-05 to
+        8.9e-04 after a start near 1) are not a factor of 30.
+        swing_vs_progress = 1.0: swing (log) / net drop (log). AUTOTRAINER
+        judges from 30% of the run on (judgment_point) and flags swings >=
+        zeta = 0.03 in accuracy on >= eta = 20% of the points; quantiles over
+        10% tails play that role for losses of any scale. Healthy step-level
+        losses swing by about 0.5-0.65 of their progress.
     """
 
     ids = ("loss.oscillating",)
@@ -209,15 +224,17 @@ class LossOscillating(Rule):
         progress = max(o.progress, 0.0)
         if o.amplitude < math.log(self.min_swing) or o.amplitude < self.swing_vs_progress * progress:
             return
+        if blown_up(c, o):
+            return
         swing = series.as_factor(o.amplitude)
         yield make_finding(
             self,
             run,
             Severity.WARNING,
-            f"loss swings {fmt(swing)}x (between {fmt(o.low)} and {fmt(o.high)}) without settling",
+            f"loss swings {fmt(swing)}x around its trend (between {fmt(o.low)} and {fmt(o.high)}) without settling",
             f"From step {o.start_step} on, the loss moves between {fmt(o.low)} and {fmt(o.high)} (10%/90% "
-            f"quantiles, a factor {fmt(swing)}), while it is only {fmt(series.as_factor(progress))}x lower "
-            "than at the start.",
+            f"quantiles); around its trend it swings by a factor {fmt(swing)}, while it is only "
+            f"{fmt(series.as_factor(progress))}x lower than at the start.",
             step=o.start_step,
             tags=(find_tag(run, "loss", context) or "",),
             evidence={
@@ -230,12 +247,27 @@ class LossOscillating(Rule):
         )
 
 
+def diverges(c: series.Curve) -> bool:
+    """``loss.diverging`` by its default thresholds."""
+    if len(c) < LossDiverging.min_points:
+        return False
+    d = measures.divergence(c, math.log(LossDiverging.rise_factor))
+    return d.exceeds(LossDiverging.rise_factor, LossDiverging.min_t)
+
+
+def blown_up(c: series.Curve, o: measures.Oscillation) -> bool:
+    """The loss diverged by more than it swings: its swings are part of the blow-up, not an oscillation."""
+    d = measures.divergence(c, math.log(LossDiverging.rise_factor))
+    return diverges(c) and d.rise > o.amplitude
+
+
 def oscillates(c: series.Curve) -> bool:
     """``loss.oscillating`` by its default thresholds."""
     if len(c) < LossOscillating.min_points:
         return False
     o = measures.oscillation(c)
-    return o.amplitude >= max(math.log(LossOscillating.min_swing), LossOscillating.swing_vs_progress * o.progress)
+    swings = o.amplitude >= max(math.log(LossOscillating.min_swing), LossOscillating.swing_vs_progress * o.progress)
+    return swings and not blown_up(c, o)
 
 
 @register
@@ -250,11 +282,12 @@ class LossPlateau(Rule):
         end level is still above ``converged_ratio`` of the start level and
         the loss is neither diverging nor swinging (those are
         ``loss.diverging`` and ``loss.oscillating``: a stall means flat).
-        The start is the higher of the first records and the first window,
-        so a fast warm-up drop still counts as progress; and when an eval
-        curve keeps improving (by a fifth of ``min_gain``) after the stall,
-        the run is near its floor (fine-tuning, the task's noise level), not
-        stalled.
+        The start is the higher of the first record and the first window,
+        so a fast drop in the first steps still counts as progress; and when
+        an eval curve keeps improving (by a fifth of ``min_gain``) after the
+        stall, the run is near its floor (fine-tuning, the task's noise
+        level), not stalled. A loss that turns NaN/Inf is not judged: a curve
+        of overflows is not a plateau (loss.nan-inf reports it).
     Why it matters
         The remaining steps cost time without improving the model.
     Typical causes
@@ -268,8 +301,12 @@ class LossPlateau(Rule):
     Thresholds
         min_gain = 0.05 (5% lower loss counts as progress);
         min_stalled_fraction = 0.5 ("most of the run");
-        converged_ratio = 0.3: a loss below 30% of its start is treated as
-        converged, as AUTOTRAINER gates slow-convergence on a bad outcome.
+        converged_ratio = 0.5: a loss that ends below half its start (on the
+        level scale ln(loss + 5% of the start)) has converged, the same bar
+        every rule uses for "converged" (AUTOTRAINER gates slow convergence
+        on a bad outcome). A hard task stops at a modest loss (four
+        overlapping classes: 2.2 -> 0.66, 30% of the start); the stalls of
+        random labels, dead units or vanishing gradients keep 60-100% of it.
     """
 
     ids = ("loss.plateau",)
@@ -279,23 +316,20 @@ class LossPlateau(Rule):
     )
     min_gain: float = 0.05
     min_stalled_fraction: float = 0.5
-    converged_ratio: float = 0.3
+    converged_ratio: float = series.CONVERGED_RATIO
     min_points: int = series.MIN_POINTS
 
     def requirements(self, run: Run, context: Context) -> Missing | None:
-        return series.missing_loss(run, context, self.min_points)
+        return series.missing_finite_end(run, context, self.min_points)
 
     def check(self, run: Run, context: Context) -> Iterator[Finding]:
         c = series.loss_curve(run, context)
         assert c is not None
         s = measures.stall(c, math.log(1 + self.min_gain))
-        diverged = measures.divergence(c, math.log(LossDiverging.rise_factor)).exceeds(
-            LossDiverging.rise_factor, LossDiverging.min_t
-        )
         remaining = series.as_factor(s.remaining)
         if s.stalled_fraction < self.min_stalled_fraction or remaining <= self.converged_ratio:
             return
-        if diverged or oscillates(c):
+        if diverges(c) or oscillates(c):
             return
         if eval_improves_after(run, context, s.stall_step, min_gain=self.min_gain / 5):
             return

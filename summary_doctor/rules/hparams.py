@@ -20,11 +20,11 @@ from summary_doctor.findings import Finding, Severity
 from summary_doctor.reader.run import Run
 from summary_doctor.rules import _measures as measures
 from summary_doctor.rules import _series as series
-from summary_doctor.rules._eval import eval_turn
+from summary_doctor.rules._eval import eval_still_improving, eval_turn
 from summary_doctor.rules._measures import end_slope
 from summary_doctor.rules._series import fmt
 from summary_doctor.rules.base import Context, Missing, Rule, make_finding, register
-from summary_doctor.rules.dynamics import LossDiverging, LossPlateau, oscillates
+from summary_doctor.rules.dynamics import LossDiverging, LossPlateau, diverges, oscillates
 from summary_doctor.rules.tags import curve, find_tag, lineage_learning_rate, missing_tag, steps_per_epoch
 from summary_doctor.rules.weights import update_ratios
 
@@ -76,7 +76,12 @@ class LrTooLarge(Rule):
     Thresholds
         max_update_ratio = 0.1: MindInsight's "weight change above threshold"
         watchpoint (UI default 0.1; its recommender uses 1). The ratio from
-        histograms is a lower bound (see weights.update_ratios).
+        histograms is a lower bound (see weights.update_ratios). The loss
+        outcomes are those of loss.diverging, loss.oscillating and
+        loss.plateau, on the same level scale: a converged loss wobbling near
+        zero is no divergence, so it no longer reads as a rate too large, and
+        a loss made noisy by something else (a wrong Dropout rate) must swing
+        around its trend, not merely be noisy, before the rate is blamed.
     """
 
     ids = ("hparam.lr-too-large",)
@@ -159,29 +164,44 @@ class LrTooSmall(Rule):
     """Learning rate too small: the loss barely moves and every layer's updates are tiny.
 
     What it detects
-        The loss falls by less than ``min_improvement`` of its start over the
-        whole run, and the update ratio mean|dw| / mean|w| per step is below
-        ``min_update_ratio`` for every weight matrix (median over its steps;
-        frozen, never-changing weights are left to graph.weight-freezing).
-        Without weight histograms: a lineage learning rate below
-        ``min_learning_rate``.
+        The loss does not halve over the run (it keeps more than
+        ``1 - min_improvement`` of its start, on the level scale every loss
+        rule uses), and the update ratio mean|dw| / mean|w| per step is small
+        for every weight matrix (median over its steps; frozen, never-changing
+        weights are left to graph.weight-freezing): below ``min_update_ratio``
+        from exact tensors; from histograms, whose ratios are lower bounds,
+        below ``min_update_ratio`` x ``lower_bound_margin``, or below
+        ``min_update_ratio`` itself when the loss is still descending when
+        training stops (the eval loss better at each of its last 3
+        evaluations, or without an eval curve a downward trend of the train
+        loss over its last epoch at t >= ``min_trend_t``): slow steady
+        progress with small steps is what a too-small rate looks like, while
+        a flat loss with small updates can have other causes. Without weight
+        histograms: a lineage learning rate below ``min_learning_rate``. Not
+        judged when the loss turns NaN/Inf or diverges (after an explosion the
+        weights are so large that any update looks small).
     Why it matters
         Training spends its budget without learning; it looks like a model
         that cannot learn the task.
     Typical causes
         A rate meant for fine-tuning used from scratch; a schedule decayed to
-        almost zero; a rate scaled down for a batch size that was not used.
+        almost zero; a rate scaled down for a batch size that was not used;
+        plain SGD (no momentum) at a rate tuned for Momentum or Adam.
     How to fix
         Multiply the learning rate by 10 (AUTOTRAINER's repair for slow
         convergence) or run a learning-rate range test (MindSpore checklist hp.01).
     Thresholds
-        lower_bound_margin = 0.1: histogram-estimated ratios are lower bounds and
-        must fall below min_update_ratio x 0.1 (exact tensor ratios need not);
         min_update_ratio = 1e-4: MindInsight's "weight change below threshold"
         watchpoint. Requiring it of every layer keeps vanishing gradients
-        (tiny updates in the first layers only) out. min_improvement = 0.25
-        stands for AUTOTRAINER's slow-convergence gate. min_learning_rate =
-        1e-7: UMLAUT's "LR low".
+        (tiny updates in the first layers only) out. lower_bound_margin = 0.1:
+        histogram-estimated ratios are lower bounds and alone must fall below
+        min_update_ratio x 0.1 (exact tensor ratios need not). min_improvement
+        = 0.5: the loss did not halve, the one bar for "converged" shared by
+        every rule (AUTOTRAINER's slow-convergence gate); it was 0.25, which
+        missed plain SGD at 1/100 of its rate on a regression (the loss fell
+        35% in 800 steps while the eval loss crept down 1.4% per epoch).
+        min_trend_t = 2: a trend two standard errors above the step noise.
+        min_learning_rate = 1e-7: UMLAUT's "LR low".
     """
 
     ids = ("hparam.lr-too-small",)
@@ -191,18 +211,35 @@ class LrTooSmall(Rule):
     )
     min_update_ratio: float = 1e-4
     lower_bound_margin: float = 0.1
-    min_improvement: float = 0.25
+    min_improvement: float = 1 - series.CONVERGED_RATIO
+    min_trend_t: float = 2.0
     min_learning_rate: float = 1e-7
 
     def requirements(self, run: Run, context: Context) -> Missing | None:
-        return series.missing_loss(run, context, series.MIN_POINTS)
+        return series.missing_finite_end(run, context, series.MIN_POINTS)
+
+    def _still_descending(self, run: Run, context: Context, c: series.Curve) -> bool:
+        """The loss is still going down when training stops: eval curve first, else the train trend."""
+        improving = eval_still_improving(run, context)
+        if improving is not None:
+            return improving
+        e = end_slope(c, epochs=1.0, fraction=0.25)
+        return e.drop_per_epoch > 0 and e.t_value >= self.min_trend_t
+
+    def _limit(self, run: Run, context: Context, c: series.Curve, exact: bool) -> tuple[float, str]:
+        """The largest per-layer ratio that counts as too small, and why."""
+        if exact:
+            return self.min_update_ratio, "exact ratios from weight tensors"
+        if self._still_descending(run, context, c):
+            return self.min_update_ratio, "lower bounds from histograms, with the loss still descending slowly"
+        return self.min_update_ratio * self.lower_bound_margin, "lower bounds from histograms"
 
     def check(self, run: Run, context: Context) -> Iterator[Finding]:
         c = series.loss_curve(run, context)
         assert c is not None
-        improvement = 1 - series.as_factor(series.tail_level(c) - series.start_level(c))
-        if improvement >= self.min_improvement:
-            return
+        improvement = 1 - series.remaining(c)
+        if improvement >= self.min_improvement or diverges(c):
+            return  # a loss that blew up is loss.diverging's (and lr-too-large's), whatever the update sizes
         ratios = update_ratios(run)
         ratios = ratios[np.isfinite(ratios["ratio"]) & (ratios["ratio"] > 0)]
         lr = lineage_learning_rate(run)
@@ -220,8 +257,7 @@ class LrTooSmall(Rule):
                 )
             return
         per_tag = ratios.groupby("tag")["ratio"].median()
-        # Histogram ratios are lower bounds (see weight.update-ratio): they must clear a 10x margin.
-        limit = self.min_update_ratio * (1.0 if ratios["exact"].all() else self.lower_bound_margin)
+        limit, basis = self._limit(run, context, c, bool(ratios["exact"].all()))
         if per_tag.max() >= limit:
             return
         lr_text = f" (learning rate {fmt(lr)})" if lr is not None else ""
@@ -232,13 +268,14 @@ class LrTooSmall(Rule):
             f"learning rate too small{lr_text}: updates are {fmt(per_tag.median())} of the weights per step",
             f"The loss improved by only {fmt(100 * improvement)}% over the run, and every weight matrix changes "
             f"by less than {fmt(limit)} of its size per step (largest {fmt(per_tag.max())}, "
-            f"in {per_tag.idxmax()}).",
+            f"in {per_tag.idxmax()}; {basis}).",
             step=int(c.steps[0]),
             tags=tuple(per_tag.index),
             evidence={
                 **evidence,
                 "update_ratio_median": float(per_tag.median()),
                 "update_ratio_max": float(per_tag.max()),
+                "limit": limit,
             },
         )
 
@@ -323,7 +360,12 @@ class TooFewEpochs(Rule):
         fit of log-loss falls by ``min_drop_per_epoch`` or more per epoch,
         with a fitted drop ``min_t`` times its standard error under the
         curve's own step noise; and the eval loss, when recorded, still
-        improved at its last evaluation.
+        improved at its last evaluation. The log-loss is the level every loss
+        rule uses, ln(loss + 5% of the start): a loss that halves every epoch
+        at 0.1% of where it started has finished its work (the remaining
+        gain is a thousandth of the start), it is not "still falling 50% per
+        epoch". A loss that turns NaN/Inf is not judged: a run that ends in
+        overflow is not still falling (loss.nan-inf reports it).
     Why it matters
         The model stops before it reaches the accuracy it could.
     Typical causes
@@ -333,9 +375,12 @@ class TooFewEpochs(Rule):
         Train for more epochs and keep the epoch with the minimum validation
         loss (MindSpore checklist hp.02); or raise the learning rate.
     Thresholds
-        min_drop_per_epoch = 0.1 (10% lower loss per epoch); min_t = 4
-        (a trend, not noise: healthy noisy step losses reach t of about 2.5);
-        derived from checklist hp.02 ("validation loss still improving").
+        min_drop_per_epoch = 0.1 (10% lower loss per epoch, on the level
+        scale); min_t = 4 (a trend, not noise: healthy noisy step losses
+        reach t of about 2.5); derived from checklist hp.02 ("validation loss
+        still improving"). Converged runs of 50 steps at batch 512 and of
+        4,000 steps at batch 8, still "falling 90%/40% per epoch" at 0.1-0.2%
+        of their start, drew this warning before the level had its floor.
     """
 
     ids = ("hparam.too-few-epochs",)
@@ -347,7 +392,7 @@ class TooFewEpochs(Rule):
     epsilon: float = 0.01
 
     def requirements(self, run: Run, context: Context) -> Missing | None:
-        return series.missing_loss(run, context, series.MIN_POINTS)
+        return series.missing_finite_end(run, context, series.MIN_POINTS)
 
     def _eval_stopped(self, run: Run, context: Context) -> bool:
         data = curve(run, "eval_loss", context)
@@ -383,7 +428,8 @@ class BatchTooLarge(Rule):
     What it detects
         Lineage says an epoch has ``max_steps_per_epoch`` steps or fewer
         (train_dataset_size / batch_size) and the loss ends above
-        ``converged_ratio`` of its start (warning). A batch above
+        ``converged_ratio`` of its start, on the level scale every loss rule
+        uses (warning). A batch above
         ``max_batch_size`` with enough steps per epoch and the same poor
         outcome is only reported as info: large batches are normal with
         scaled learning rates, and a fine-tuning loss starts near its end.
@@ -398,7 +444,9 @@ class BatchTooLarge(Rule):
         warm-up (MindSpore checklist hp.03; AUTOTRAINER repairs with batch 32).
     Thresholds
         max_steps_per_epoch = 4; max_batch_size = 256 (checklist hp.03);
-        converged_ratio = 0.5 (AUTOTRAINER-style outcome gate).
+        converged_ratio = 0.5: the loss did not halve, the one bar for
+        "converged" every rule uses (AUTOTRAINER-style outcome gate). Not
+        judged when the loss turns NaN/Inf.
     """
 
     ids = ("hparam.batch-too-large",)
@@ -408,7 +456,7 @@ class BatchTooLarge(Rule):
     )
     max_steps_per_epoch: float = 4.0
     max_batch_size: int = 256
-    converged_ratio: float = 0.5
+    converged_ratio: float = series.CONVERGED_RATIO
 
     def requirements(self, run: Run, context: Context) -> Missing | None:
         if not run.lineage.hyperparameters.get("batch_size"):
@@ -416,7 +464,7 @@ class BatchTooLarge(Rule):
                 "no batch size in lineage",
                 "let SummaryCollector write lineage (its default: collect_train_lineage=True)",
             )
-        return series.missing_loss(run, context, 4)
+        return series.missing_finite_end(run, context, 4)
 
     def check(self, run: Run, context: Context) -> Iterator[Finding]:
         batch = float(run.lineage.hyperparameters["batch_size"])
@@ -426,7 +474,7 @@ class BatchTooLarge(Rule):
             return
         c = series.loss_curve(run, context)
         assert c is not None
-        remaining = series.as_factor(series.tail_level(c) - series.head_level(c))
+        remaining = series.remaining(c)
         if remaining < self.converged_ratio:
             return
         epoch_text = f", {fmt(per_epoch)} steps per epoch" if per_epoch else ""
