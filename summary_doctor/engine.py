@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import summary_doctor.rules  # noqa: F401  (registers every rule)
+from summary_doctor.causes import link_causes
 from summary_doctor.errors import SummaryDoctorError
 from summary_doctor.findings import ChecklistEntry, Diagnosis, Finding, Severity, Status
 from summary_doctor.reader.run import Run
@@ -211,6 +212,8 @@ def diagnose(
     ``select``/``ignore`` take ids or groups (``loss``, ``hparam.lr-too-large``);
     ``settings`` maps an id to threshold overrides (see :func:`parse_settings`).
     A rule that raises becomes an error finding naming it; the others still run.
+    Once all rules ran, findings that explain others are linked
+    (``Finding.caused_by``, see :mod:`summary_doctor.causes`).
     """
     wanted = selected_ids(select, ignore) - set(UNOBSERVABLE)
     context = context or Context()
@@ -223,6 +226,7 @@ def diagnose(
         outcome, found = _run_rule(rule, run, context, settings, wanted)
         outcomes.append(outcome)
         findings.extend(found)
+    findings = link_causes(findings)
     findings.sort(key=_order)
     checklist = [_entry(symptom_id, outcomes, findings, wanted) for symptom_id in SYMPTOM_IDS]
     return Diagnosis(run=run, findings=findings, checklist=checklist)

@@ -40,6 +40,8 @@ class Finding:
 
     ``evidence`` holds JSON-safe values only (numbers, strings, lists of them);
     plots are drawn later by the report from the finding and the run.
+    ``caused_by`` is the id of the finding that explains this one (set after
+    all rules ran, on evidence: see ``summary_doctor.causes``), else None.
     """
 
     id: str
@@ -52,6 +54,7 @@ class Finding:
     step: int | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
     runs: tuple[str, ...] = ()
+    caused_by: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The finding as in the JSON contract (``runs`` only for cross-run findings)."""
@@ -64,6 +67,7 @@ class Finding:
             "tags": list(self.tags),
             "step": self.step,
             "evidence": self.evidence,
+            "caused_by": self.caused_by,
         }
         if self.runs:
             data["runs"] = list(self.runs)

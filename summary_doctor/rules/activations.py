@@ -151,6 +151,7 @@ class ActivationDead(Rule):
             step=step,
             evidence={
                 "function": "relu",
+                "judged_from": int(group["step"].min()),
                 "median_share_nonpositive": share,
                 "threshold": threshold,
                 "loss": outcome.reason,
@@ -182,7 +183,12 @@ class ActivationDead(Rule):
             run=run.name,
             tags=(tag,),
             step=step,
-            evidence={"function": function, "median_share_saturated": share, "threshold": self.saturated},
+            evidence={
+                "function": function,
+                "judged_from": int(group["step"].min()),
+                "median_share_saturated": share,
+                "threshold": self.saturated,
+            },
         )
 
 

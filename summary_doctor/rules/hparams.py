@@ -145,6 +145,7 @@ class LrTooLarge(Rule):
         peak_step, peak = int(per_step.idxmax()), float(per_step.max())
         if peak < self.max_update_ratio:
             return
+        first_large = int(per_step.index[per_step.to_numpy() >= self.max_update_ratio][0])
         nan = _first_nonfinite_step(run, context) is not None
         yield make_finding(
             self,
@@ -154,7 +155,12 @@ class LrTooLarge(Rule):
             f"{what[0].upper()}{what[1:]}, and the weights change by {fmt(peak)} of their size per step at step "
             f"{peak_step} (median over weight matrices; above {self.max_update_ratio} is too large).",
             step=step,
-            evidence={**evidence, "update_ratio": peak, "update_ratio_step": peak_step},
+            evidence={
+                **evidence,
+                "update_ratio": peak,
+                "update_ratio_step": peak_step,
+                "first_large_update_step": first_large,
+            },
         )
 
 
