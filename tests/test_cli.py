@@ -33,6 +33,7 @@ def check_finding(finding: dict) -> None:
         assert isinstance(finding[key], kind), key
     assert finding["id"] in SYMPTOM_IDS and finding["severity"] in ("error", "warning", "info")
     assert finding["step"] is None or isinstance(finding["step"], int)
+    assert finding["caused_by"] is None or finding["caused_by"] in SYMPTOM_IDS
 
 
 def check_contract(document: dict, root: str) -> None:
@@ -46,6 +47,8 @@ def check_contract(document: dict, root: str) -> None:
         assert set(run["steps"]) == {"first", "last"}
         for finding in run["findings"]:
             check_finding(finding)
+        present = {f["id"] for f in run["findings"]}
+        assert all(f["caused_by"] in present for f in run["findings"] if f["caused_by"])
         assert [e["id"] for e in run["checklist"]] == list(SYMPTOM_IDS)
         for entry in run["checklist"]:
             assert entry["status"] in ("problem", "ok", "not-checkable")
@@ -110,13 +113,15 @@ def test_output_file_format_from_its_suffix(capsys, tmp_path: Path) -> None:
     check_contract(json.loads(target.read_text()), str(FIXTURES / "healthy_mlp"))
 
 
-def test_text_report_groups_by_severity_and_summarises_runs(capsys) -> None:
+def test_text_report_leads_with_the_cause_and_summarises_runs(capsys) -> None:
     status, out, _ = run_cli(capsys, str(FIXTURES), "--fail-on", "never")
     assert status == 0
     header = out.splitlines()[0]
-    assert header.split() == ["run", "errors", "warnings", "worst", "finding"]
+    assert header.split() == ["run", "errors", "warnings", "first", "cause"]
+    assert any(line.startswith("lr_too_large ") and "hparam.lr-too-large" in line for line in out.splitlines())
     block = out.split("run lr_too_large:", 1)[1].split("\nrun ", 1)[0]
-    assert block.index("ERROR") < block.index("WARNING")
+    assert block.index("hparam.lr-too-large") < block.index("loss.diverging") < block.index("weight.overflow")
+    assert "explained by loss.nan-inf (above)" in block
     assert "checklist:" in block and "api.construct-constraint" in block
 
 
@@ -139,7 +144,8 @@ def test_text_has_a_header_and_a_findings_table_without_colour_off_a_terminal(ca
     assert status == 1
     lines = out.splitlines()
     assert lines[0].startswith("run .: steps 1..") and "ERROR 4" in lines[0]
-    assert any(line.split()[:3] == ["ERROR", "7", "loss.nan-inf"] for line in lines)
+    assert any(line.split()[:3] == ["ERROR", "7", "hparam.lr-too-large"] for line in lines)
+    assert any(line.split()[:4] == ["ERROR", "7", "└", "loss.nan-inf"] for line in lines)
     assert any(line.startswith("  histograms: 5 tag(s)") for line in lines)
     assert "\033[" not in out
     assert lines[-1].startswith("plots: summary-doctor ")
@@ -161,3 +167,15 @@ def test_progress_is_off_without_a_terminal_and_counts_run_bytes(tmp_path) -> No
     run_dir = FIXTURES / "resumed"
     expected = sum(p.stat().st_size for p in run_dir.iterdir() if "summary." in p.name)
     assert progress.run_bytes([run_dir]) == expected
+
+
+def test_json_says_which_finding_explains_which(capsys) -> None:
+    _, out, _ = run_cli(capsys, str(FIXTURES / "lr_too_large"), "--format", "json")
+    causes = {f["id"]: f["caused_by"] for f in json.loads(out)["runs"][0]["findings"]}
+    assert causes == {
+        "hparam.lr-too-large": None,
+        "loss.diverging": "hparam.lr-too-large",
+        "loss.nan-inf": "loss.diverging",
+        "weight.overflow": "loss.nan-inf",
+        "weight.update-ratio": "hparam.lr-too-large",
+    }

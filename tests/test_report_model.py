@@ -32,6 +32,7 @@ def sample_findings(run_name: str) -> list[Finding]:
             tags=("fc1.weight/auto",),
             step=10,
             evidence={"median_ratio": 0.000123, "low_threshold": 0.001},
+            caused_by="init.all-zero",
         ),
         Finding(
             "loss.diverging",
@@ -153,6 +154,14 @@ def test_counts_and_severity_order():
     assert [f.severity for f in run.findings] == ["error"] * 2 + ["warning"] * 3 + ["info"]
     assert view.counts == Counts(2, 3, 1)
     assert view.counts.verdict == "error"
+
+
+def test_a_consequence_follows_its_cause_and_links_back():
+    run = build_report(sample_result(), plots=False).runs[0]
+    assert [f.id for f in run.findings][:3] == ["loss.diverging", "init.all-zero", "weight.update-ratio"]
+    cause, effect = run.findings[1], run.findings[2]
+    assert (effect.depth, effect.caused_by, effect.cause_anchor) == (1, "init.all-zero", cause.anchor)
+    assert cause.explains == [("weight.update-ratio", effect.anchor)]
 
 
 def test_anchors_are_unique_and_safe():

@@ -1,9 +1,11 @@
 """``--format markdown``: a ticket-ready summary (GitHub and Gitee flavoured).
 
 Built from the same view model as the HTML page, without plots: the verdict,
-a findings table, the checklist's problems and not-checkable items (ok ones
-counted), and the command that writes the HTML page with the plots. Text from
-the logs is escaped so a tag like ``a|b`` cannot break a table.
+a findings table (root causes first, each consequence under its cause and
+marked with the finding that explains it), the checklist's problems and
+not-checkable items (ok ones counted), and the command that writes the HTML
+page with the plots. Text from the logs is escaped so a tag like ``a|b``
+cannot break a table.
 """
 
 from __future__ import annotations
@@ -36,13 +38,16 @@ def verdict(counts: Counts) -> str:
 def findings_table(findings: list[FindingView]) -> list[str]:
     if not findings:
         return ["No findings: every checkable item passed.", ""]
-    lines = ["| severity | id | title | step |", "|---|---|---|---|"]
+    lines = ["| severity | id | title | step | explained by |", "|---|---|---|---|---|"]
     for f in findings:
         step = "" if f.step is None else str(f.step)
-        lines.append(f"| {f.severity} | {code(f.id)} | {escape(f.title)} | {step} |")
+        name = "&nbsp;&nbsp;" * (f.depth - 1) + "↳ " + code(f.id) if f.depth else code(f.id)
+        cause = code(f.caused_by) if f.caused_by else ""
+        lines.append(f"| {f.severity} | {name} | {escape(f.title)} | {step} | {cause} |")
     lines.append("")
     for f in findings:
-        lines.append(f"- {code(f.id)}: {escape(f.hint)}")
+        indent = "  " * f.depth
+        lines.append(f"{indent}- {code(f.id)}: {escape(f.hint)}")
     return [*lines, ""]
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from summary_doctor.causes import explained_order
 from summary_doctor.findings import AuditResult, ChecklistEntry, Diagnosis, Finding, Status
 from summary_doctor.reader.run import Run
 from summary_doctor.symptoms import GROUPS, SYMPTOMS
@@ -49,7 +50,12 @@ class Plot:
 
 @dataclass
 class FindingView:
-    """One finding as shown: anchor, texts, the numbers as rows, its evidence plot."""
+    """One finding as shown: anchor, texts, the numbers as rows, its evidence plot.
+
+    ``depth`` > 0 for a consequence shown under the finding that explains it
+    (``caused_by``, linked by ``cause_anchor``); ``explains`` lists the
+    (id, anchor) of the consequences shown under this one.
+    """
 
     anchor: str
     id: str
@@ -63,6 +69,10 @@ class FindingView:
     evidence: list[tuple[str, str]]
     plot: Plot
     runs: list[str] = field(default_factory=list)
+    caused_by: str | None = None
+    cause_anchor: str | None = None
+    depth: int = 0
+    explains: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -220,7 +230,7 @@ def checklist_groups(entries: list[ChecklistEntry], findings: list[FindingView])
     return list(groups.values())
 
 
-def finding_view(finding: Finding, anchor: str, plot: Plot) -> FindingView:
+def finding_view(finding: Finding, anchor: str, plot: Plot, depth: int = 0) -> FindingView:
     return FindingView(
         anchor=anchor,
         id=finding.id,
@@ -234,7 +244,21 @@ def finding_view(finding: Finding, anchor: str, plot: Plot) -> FindingView:
         evidence=[(str(k), format_value(v)) for k, v in finding.evidence.items()],
         plot=plot,
         runs=list(finding.runs),
+        caused_by=finding.caused_by,
+        depth=depth,
     )
+
+
+def link_views(views: list[FindingView]) -> list[FindingView]:
+    """Point each consequence at its cause's view and each cause at its consequences (views in explained order)."""
+    for i, view in enumerate(views):
+        if view.depth == 0 or view.caused_by is None:
+            continue
+        cause = next((v for v in reversed(views[:i]) if v.id == view.caused_by and v.depth < view.depth), None)
+        if cause is not None:
+            view.cause_anchor = cause.anchor
+            cause.explains.append((view.id, view.anchor))
+    return views
 
 
 MAX_SCALAR_PLOTS = 24
@@ -292,14 +316,16 @@ def _plot(run: Run | None, finding: Finding, *, plots: bool) -> Plot:
 
 
 def run_view(diagnosis: Diagnosis, index: int, *, plots: bool = True) -> RunView:
-    """The view of one diagnosed run."""
+    """The view of one diagnosed run: findings root cause first, each consequence under its cause."""
     run = diagnosis.run
     anchor = f"run-{index}"
     counts = Counts()
     findings = []
-    for k, finding in enumerate(ordered(diagnosis.findings), start=1):
+    for k, (finding, depth) in enumerate(explained_order(diagnosis.findings), start=1):
         counts.add(finding.severity.value)
-        findings.append(finding_view(finding, f"{anchor}-{slug(finding.id)}-{k}", _plot(run, finding, plots=plots)))
+        plot = _plot(run, finding, plots=plots)
+        findings.append(finding_view(finding, f"{anchor}-{slug(finding.id)}-{k}", plot, depth))
+    link_views(findings)
     tags = [t for f in findings for t in f.tags]
     return RunView(
         anchor=anchor,

@@ -1,11 +1,14 @@
-"""``--format text``: findings grouped by severity with their numbers, then a compact checklist summary.
+"""``--format text``: findings root cause first with their numbers, then a compact checklist summary.
 
 Plain text that reads well in a terminal and in a CI log; ``color=True``
-only adds ANSI colours to the severity labels.
+only adds ANSI colours to the severity labels. A finding explained by
+another (``caused_by``) is listed under it, indented, keeping its own id and
+severity.
 """
 
 from __future__ import annotations
 
+from summary_doctor.causes import explained_order
 from summary_doctor.findings import AuditResult, Diagnosis, Finding, Severity, Status
 from summary_doctor.report.inventory import inventory_lines
 
@@ -18,14 +21,17 @@ def _label(severity: Severity, color: bool) -> str:
     return f"{_COLORS[severity]}{text}{_RESET}" if color else text
 
 
-def finding_lines(finding: Finding, *, color: bool = False) -> list[str]:
-    """A finding: severity, id and title, then its message and hint, indented."""
+def finding_lines(finding: Finding, *, color: bool = False, depth: int = 0) -> list[str]:
+    """A finding: severity, id and title, then its message and hint (and its cause), indented by ``depth``."""
     step = f" (step {finding.step})" if finding.step is not None else ""
-    return [
-        f"  {_label(finding.severity, color)} {finding.id}: {finding.title}{step}",
-        f"      {finding.message}",
-        f"      fix: {finding.hint}",
+    pad = "    " * depth
+    lines = [
+        f"  {pad}{'└ ' if depth else ''}{_label(finding.severity, color)} {finding.id}: {finding.title}{step}",
+        f"      {pad}{finding.message}",
     ]
+    if finding.caused_by:
+        lines.append(f"      {pad}explained by {finding.caused_by} (above): fix that first")
+    return [*lines, f"      {pad}fix: {finding.hint}"]
 
 
 def checklist_lines(diagnosis: Diagnosis) -> list[str]:
@@ -59,14 +65,15 @@ def header_line(diagnosis: Diagnosis, *, color: bool = False) -> str:
 
 
 def findings_table(findings: list[Finding], *, color: bool = False) -> list[str]:
-    """One line per finding, most severe first: severity, step, id, title."""
-    rows = sorted(findings, key=lambda f: -f.severity.rank)
-    width = max(len(f.id) for f in rows)
+    """One line per finding, root causes first and what each explains indented under it: severity, step, id, title."""
+    rows = explained_order(findings)
+    width = max(len(f.id) + 2 * depth + (2 if depth else 0) for f, depth in rows)
     lines = []
-    for finding in rows:
+    for finding, depth in rows:
         step = "" if finding.step is None else str(finding.step)
         label = _label(finding.severity, color) + " " * (7 - len(finding.severity.value))
-        lines.append(f"  {label} {step:>7}  {finding.id:<{width}}  {finding.title}")
+        name = "  " * depth + ("└ " if depth else "") + finding.id
+        lines.append(f"  {label} {step:>7}  {name:<{width}}  {finding.title}")
     return lines
 
 
@@ -77,9 +84,8 @@ def diagnosis_lines(diagnosis: Diagnosis, *, color: bool = False) -> list[str]:
         lines.append("  no findings")
     else:
         lines += [*findings_table(diagnosis.findings, color=color), ""]
-    for severity in Severity:
-        for finding in (f for f in diagnosis.findings if f.severity is severity):
-            lines.extend(finding_lines(finding, color=color))
+    for finding, depth in explained_order(diagnosis.findings):
+        lines.extend(finding_lines(finding, color=color, depth=depth))
     problems = diagnosis.run.problems
     lines.extend(f"  read problem: {problem}" for problem in problems)
     return lines + checklist_lines(diagnosis)
@@ -87,11 +93,12 @@ def diagnosis_lines(diagnosis: Diagnosis, *, color: bool = False) -> list[str]:
 
 def summary_table(result: AuditResult) -> list[str]:
     """Several runs: one row each (run, errors, warnings, worst finding)."""
-    rows = [("run", "errors", "warnings", "worst finding")]
+    rows = [("run", "errors", "warnings", "first cause")]
     for d in result.diagnoses:
         errors = sum(f.severity is Severity.ERROR for f in d.findings)
         warnings = sum(f.severity is Severity.WARNING for f in d.findings)
-        worst = next((f"{f.id}: {f.title}" for f in d.findings if f.severity.rank >= 1), "-")
+        roots = [f for f, depth in explained_order(d.findings) if depth == 0 and f.severity.rank >= 1]
+        worst = next((f"{f.id}: {f.title}" for f in roots), "-")
         rows.append((d.run.name, str(errors), str(warnings), worst))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     return [f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}" for r in rows]
