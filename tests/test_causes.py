@@ -60,11 +60,13 @@ def test_fault_fixtures_link_their_consequences_to_the_cause(fixture_run, name: 
     assert {f.id: f.caused_by for f in found if f.severity.rank >= 1} == expected
 
 
-def test_each_finding_is_linked_on_its_own_evidence(fixture_run) -> None:
-    # updates too large after the blow-up are the lr's doing; updates 'too small' before it are not
-    found = diagnose(fixture_run("regression_warmup_to_lr_too_large")).findings
-    ratios = {f.evidence["direction"]: f.caused_by for f in found if f.id == "weight.update-ratio"}
-    assert ratios == {"too-large": "hparam.lr-too-large", "too-small": None}
+def test_each_finding_is_linked_on_its_own_evidence() -> None:
+    # two findings of one id: updates too large follow the lr's large updates; updates too small do not
+    lr = finding("hparam.lr-too-large", 9, Severity.WARNING, first_large_update_step=3)
+    large = finding("weight.update-ratio", 5, Severity.WARNING, direction="too-large")
+    small = finding("weight.update-ratio", 2, Severity.WARNING, direction="too-small")
+    linked = link_causes([lr, large, small])
+    assert [f.caused_by for f in linked] == [None, "hparam.lr-too-large", None]
 
 
 def test_the_order_of_first_steps_decides_not_the_ids() -> None:

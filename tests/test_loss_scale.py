@@ -81,6 +81,9 @@ def test_a_blown_up_loss_is_diverging_not_swinging_nor_too_slow(fixture_run) -> 
     found = problems(run, "loss", "hparam")
     assert "loss.diverging" in found and "hparam.lr-too-large" in found
     assert not found & {"loss.oscillating", "hparam.lr-too-small"}
+    # weights grown 1e20x make every later update look tiny: only "too large" is reported
+    ratios = [f for f in diagnose(run).findings if f.id == "weight.update-ratio"]
+    assert [f.evidence["direction"] for f in ratios] == ["too-large"]
 
 
 def test_oscillation_is_measured_around_the_trend() -> None:

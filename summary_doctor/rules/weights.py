@@ -29,7 +29,9 @@ from summary_doctor.rules._histograms import (
     rows_of_kind,
     tag_table,
 )
+from summary_doctor.rules._series import loss_curve
 from summary_doctor.rules.base import Context, Missing, Rule, register
+from summary_doctor.rules.dynamics import diverges
 
 EPSILON = 1e-9  # MindInsight's epsilon in the update-ratio denominator
 PARAMETER_KINDS = (TagKind.WEIGHT, TagKind.OFFSET, TagKind.SCALE)
@@ -257,7 +259,9 @@ class WeightUpdateRatio(Rule):
     are left to graph.weight-freezing, and intervals starting from weights
     still near zero (mean|w| below ``near_zero`` = 1e-2 of sqrt(1/fan_in), the
     init.all-zero scale) to init.all-zero: any update is large relative to
-    zero.
+    zero. "Too small" is not judged when the loss diverged (loss.diverging):
+    weights blown up by orders of magnitude make every update look tiny, and
+    "raise the learning rate" would be the wrong advice.
     """
 
     ids = ("weight.update-ratio",)
@@ -317,7 +321,7 @@ class WeightUpdateRatio(Rule):
         if small.empty:
             return
         outcome = loss_outcome(run, context, min_drop=self.min_drop)
-        if not outcome.bad:
+        if not outcome.bad or _blew_up(run, context):
             return
         tags = list(small.index)
         exact = bool(moving.loc[moving["tag"].isin(tags), "exact"].all())
@@ -345,6 +349,12 @@ class WeightUpdateRatio(Rule):
                 "loss": outcome.reason,
             },
         )
+
+
+def _blew_up(run: Run, context: Context) -> bool:
+    """The loss diverged (loss.diverging): weights grown by orders of magnitude make every update look tiny."""
+    c = loss_curve(run, context)
+    return c is not None and diverges(c)
 
 
 def _near_zero(run: Run, ratios: pd.DataFrame, factor: float) -> pd.Series:
