@@ -8,7 +8,8 @@ from test_rules_dynamics import eval_run, loss_run
 
 from summary_doctor.engine import diagnose
 from summary_doctor.rules.base import Context
-from summary_doctor.rules.hparams import BatchTooLarge, LrTooLarge, LrTooSmall, TooFewEpochs, TooManyEpochs
+from summary_doctor.rules.hparams import BatchTooLarge, TooFewEpochs, TooManyEpochs
+from summary_doctor.rules.learning_rate import LrTooLarge, LrTooSmall
 
 RNG = np.random.default_rng(1)
 EPOCHS = {"batch_size": 32, "train_dataset_size": 32 * 20, "epoch": 3}  # 20 steps per epoch

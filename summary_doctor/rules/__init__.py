@@ -12,4 +12,5 @@ from summary_doctor.rules import gradients as gradients
 from summary_doctor.rules import graph as graph
 from summary_doctor.rules import hparams as hparams
 from summary_doctor.rules import init as init
+from summary_doctor.rules import learning_rate as learning_rate
 from summary_doctor.rules import weights as weights
