@@ -303,7 +303,8 @@ def loss_outcome(run: Run, context: Context, *, min_drop: float = 1 - CONVERGED_
     if tag is None or c is None or (len(c) == 0 and c.nonfinite_step is None):
         return Outcome(None, "no training-loss curve recorded")
     if c.nonfinite_step is not None:
-        first_bad = run.scalar_series(tag).loc[c.nonfinite_step]
+        values = run.scalar_series(tag)
+        first_bad = values[values.index == c.nonfinite_step].iloc[0]
         return Outcome(True, f"the loss is {first_bad} at step {c.nonfinite_step}", tag)
     if len(c) < 3 or c.floor <= 0:
         return Outcome(None, "the loss curve is too short or not positive to judge convergence", tag)
