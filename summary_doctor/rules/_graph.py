@@ -293,6 +293,19 @@ def layer_name(scope: str) -> str:
     return f"{attribute} ({cls})" if cls else attribute
 
 
+def uses_text(q: GraphQuery, nodes: Iterable[str]) -> str:
+    """``3 MatMul and 3 BiasAdd in Default/.../0-Dense; MatMul in Default/.../fc3-Dense``: ops grouped by scope."""
+    by_scope: dict[str, dict[str, int]] = {}
+    for node in dict.fromkeys(nodes):
+        counts = by_scope.setdefault(q.scope(node) or "the top-level graph", {})
+        counts[q.op(node)] = counts.get(q.op(node), 0) + 1
+    parts = []
+    for scope, counts in by_scope.items():
+        ops = " and ".join(f"{n} {op}" if n > 1 else op for op, n in counts.items())
+        parts.append(f"{ops} in {scope}")
+    return "; ".join(parts)
+
+
 def where(q: GraphQuery, node: str) -> str:
     """``MatMul in Default/.../fc2-Dense``: how findings name a node so it can be found in the network."""
     return f"{q.op(node)} in {q.scope(node) or 'the top-level graph'}"
