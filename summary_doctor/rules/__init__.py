@@ -11,6 +11,7 @@ from summary_doctor.rules import dynamics as dynamics
 from summary_doctor.rules import gradients as gradients
 from summary_doctor.rules import graph as graph
 from summary_doctor.rules import graph_sharing as graph_sharing
+from summary_doctor.rules import graph_structure as graph_structure
 from summary_doctor.rules import hparams as hparams
 from summary_doctor.rules import init as init
 from summary_doctor.rules import weights as weights

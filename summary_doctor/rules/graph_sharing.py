@@ -69,6 +69,8 @@ def identical_copies(run: Run, *, min_steps: int, rtol: float) -> list[tuple[str
     freezing rule's, not copies.
     """
     rows = rows_of_kind(run, TagKind.WEIGHT, TagKind.OFFSET, TagKind.SCALE)
+    if rows["tag"].nunique() < 2:
+        return []
     frozen = unchanged_tags(run, min_steps=min_steps)
     rows = rows[~rows["tag"].isin(set(frozen.loc[frozen["unchanged"], "tag"]))]
     pairs = []
