@@ -52,6 +52,34 @@ EXPECTED: dict[str, set[str]] = {
     "cnn_dead_relu_bn": {"activation.dead", "loss.plateau", "weight.update-ratio"},
     "mlp_frozen_by_optimizer": {"graph.weight-freezing"},
     "label_noise_plateau_cnn": {"loss.plateau"},
+    # the graph rules: one fault per fixture, and healthy runs holding their traps
+    "healthy_tied_embedding_lm": set(),  # tied embedding: graph.weight-sharing info only
+    "healthy_cnn_frozen_backbone": set(),  # frozen prefix, good loss: graph.weight-freezing info only
+    "healthy_mlp_dropout_l2norm": set(),  # Dropout keep 0.5/0.9, BatchNorm training, Divs with a finite loss
+    "mlp_sequential_reused_dense": {"graph.weight-sharing"},
+    "mlp_fc3_weight_assigned_fc2": {"graph.weight-sharing"},
+    "mlp_ensemble_heads_same_init": {"graph.weight-sharing"},
+    "mlp_optimizer_skips_fc2": {"graph.weight-freezing"},
+    "mlp_unused_layer_output": {"graph.node-connection"},
+    "cnn_bn_loop_without_set_train": {"graph.node-mode"},
+    "cnn_bn_use_batch_statistics_false": {"graph.node-mode"},
+    "mlp_eval_graph_dropout_always_on": {"graph.node-mode"},
+    "cnn_softmax_before_ce": {"graph.loss-function"},
+    # the loss floor ln(1 + 3/e) = 0.74 (4 classes), and sigmoid(sigmoid(x)) > 0.5, stall the loss
+    "mlp_softmax_before_crossentropyloss": {"graph.loss-function", "loss.plateau"},
+    "mlp_sigmoid_before_bcewithlogits": {"graph.loss-function", "loss.plateau"},
+    # an unbounded loss: the weights run away until they overflow, which the lr rules read as too large a step
+    "mlp_nllloss_on_logits": {
+        "graph.loss-function",
+        "hparam.lr-too-large",
+        "loss.nan-inf",
+        "weight.overflow",
+        "weight.update-ratio",
+    },
+    "regression_mse_label_broadcast": {"graph.loss-function", "loss.plateau"},  # it can only learn the batch mean
+    "mlp_dropout_p09": {"api.dropout-keep-prob", "loss.nan-inf"},  # outputs scaled 10x: Inf cross-entropy at step 10
+    "mlp_ops_dropout_p09": {"api.dropout-keep-prob"},
+    "mlp_batch_std_div_zero": {"api.div-no-nan", "loss.nan-inf", "weight.overflow"},
 }
 
 
