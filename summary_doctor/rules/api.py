@@ -192,7 +192,8 @@ class DivNoNan(Rule):
                 "divisions": [{"op": q.op(n), "scope": q.scope(n)} for n in nodes],
                 "loss_start": start,
                 "loss_peak_before": peak,
-                "graph_nodes": [*[s for n in nodes for s in q.value_inputs(n) if q.op(s)], *nodes],
+                "graph_nodes": [*[s for n in nodes for s in map(q.source, q.value_inputs(n)) if q.op(s)], *nodes],
+                "graph_focus": nodes,
             },
         )
 

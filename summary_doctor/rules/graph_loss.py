@@ -213,7 +213,8 @@ class LossFunction(Rule):
                 "expects": loss.expects,
                 "fed_by": {"op": q.op(loss.producer), "scope": q.scope(loss.producer)},
                 "lowest_loss": negative,
-                "graph_nodes": [*q.value_inputs(loss.producer)[:1], loss.producer, *loss.nodes[:3]],
+                "graph_nodes": [*_feeding(q, loss.producer), loss.producer, loss.nodes[0]],
+                "graph_focus": [loss.producer],
             },
         )
 
@@ -234,9 +235,15 @@ class LossFunction(Rule):
                 "scope": q.scope(node),
                 "input_shapes": [list(s) if s else None for s in shapes.values()],
                 "output_shape": list(out) if out else None,
-                "graph_nodes": [s for s in shapes if q.op(s)] + [node],
+                "graph_nodes": [*shapes, node],
+                "graph_focus": [node],
             },
         )
+
+
+def _feeding(q: _graph.GraphQuery, node: str) -> list[str]:
+    """The op that feeds ``node`` (for the drawing), if there is one."""
+    return [s for s in map(q.source, q.value_inputs(node)) if q.op(s)][:1]
 
 
 def broadcasts(q: _graph.GraphQuery) -> list[tuple[str, str]]:

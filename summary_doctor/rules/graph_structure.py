@@ -74,7 +74,7 @@ class NodeConnection(Rule):
                 "parameters": parameters,
                 "not_read_by_forward": unread,
                 "updates": {p: _graph.where(q, n) for n, p in cut.items()},
-                "graph_nodes": list(cut),
+                "graph_nodes": [n for p in parameters for n, target in cut.items() if target == p],
             },
         )
 
