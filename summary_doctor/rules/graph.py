@@ -19,6 +19,7 @@ import pandas as pd
 from summary_doctor.findings import Finding, Severity
 from summary_doctor.reader.run import Run
 from summary_doctor.rules import _graph
+from summary_doctor.rules import _graph_ops as graph_ops
 from summary_doctor.rules._histograms import (
     ENABLE_WEIGHTS,
     TagKind,
@@ -82,7 +83,9 @@ class WeightFreezing(Rule):
 
     What it detects: a weight or bias whose histogram statistics (min, max,
     sum) and bucket counts are the same at every recorded step, while at least
-    one other recorded parameter changes.
+    one other recorded parameter changes. A parameter whose optimizer update
+    the graph shows is fed no gradient is left to graph.node-connection, which
+    names the cause (its layer's output reaches no loss).
     Why it matters: a layer that should train but is frozen caps the accuracy
     (checklist cg.02). It may be intentional (fine-tuning a pretrained
     backbone), hence a warning.
@@ -185,7 +188,7 @@ class GraphWeightFreezing(Rule):
 
     def check(self, run: Run, context: Context) -> Iterator[Finding]:
         q = _graph.training_query(run)
-        kernels = [p for p in q.weights if q.layer_weights(p, _graph.KERNEL_OPS)] if q else []
+        kernels = [p for p in q.weights if q.layer_weights(p, graph_ops.KERNEL_OPS)] if q else []
         frozen = [p for p in kernels if p not in q.updated]
         if not frozen or len(frozen) == len(kernels):
             return
@@ -232,10 +235,10 @@ def _with_biases(q: _graph.GraphQuery, frozen: list[str]) -> list[str]:
 
 def _trained_upstream(q: _graph.GraphQuery, frozen: list[str], trained: list[str]) -> dict[str, list[str]]:
     """Frozen kernel -> trained kernels whose layer feeds it (empty when the frozen layers form a prefix)."""
-    trained_at = {n: p for p in trained for n in q.layer_weights(p, _graph.KERNEL_OPS)}
+    trained_at = {n: p for p in trained for n in q.layer_weights(p, graph_ops.KERNEL_OPS)}
     holes = {}
     for parameter in frozen:
-        ancestors = {a for n in q.layer_weights(parameter, _graph.KERNEL_OPS) for a in q.ancestors(n, "forward")}
+        ancestors = {a for n in q.layer_weights(parameter, graph_ops.KERNEL_OPS) for a in q.ancestors(n, "forward")}
         upstream = list(dict.fromkeys(trained_at[a] for a in ancestors if a in trained_at))
         if upstream:
             holes[parameter] = [p for p in trained if p in upstream]
@@ -264,6 +267,6 @@ def _freezing_message(
 
 def _freezing_nodes(q: _graph.GraphQuery, frozen: list[str], kernels: list[str]) -> list[str]:
     """For the drawing: the layer ops of frozen and trained kernels, and the trained ones' update nodes."""
-    nodes = [n for p in kernels for n in q.layer_weights(p, _graph.KERNEL_OPS)]
+    nodes = [n for p in kernels for n in q.layer_weights(p, graph_ops.KERNEL_OPS)]
     nodes += [u for p in kernels if p not in frozen for u in q.updated.get(p, [])]
     return list(dict.fromkeys(nodes))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from summary_doctor.findings import Finding, Severity
 from summary_doctor.reader.run import Run
 from summary_doctor.rules import _graph
+from summary_doctor.rules import _graph_ops as graph_ops
 from summary_doctor.rules.base import Context, Missing, Rule, make_finding, register
 from summary_doctor.rules.tags import curve
 
@@ -111,7 +112,7 @@ def _from_network(q: _graph.GraphQuery, source: str, scope: str) -> bool:
     if not q.op(source):
         return False
     inner = q.scope(source) == scope or q.scope(source).startswith(scope + "/")
-    return not inner and q.op(source) not in _graph.BOOKKEEPING
+    return not inner and q.op(source) not in graph_ops.BOOKKEEPING
 
 
 #: (what the loss expects, what feeds it) -> (severity, why it is wrong)

@@ -21,6 +21,7 @@ import pandas as pd
 from summary_doctor.findings import Finding, Severity
 from summary_doctor.reader.run import Run
 from summary_doctor.rules import _graph
+from summary_doctor.rules import _graph_ops as graph_ops
 from summary_doctor.rules._histograms import TagKind, base_name, rows_of_kind
 from summary_doctor.rules.base import Context, Missing, Rule, make_finding, register
 from summary_doctor.rules.graph import unchanged_tags
@@ -55,7 +56,7 @@ def shared_weights(q: _graph.GraphQuery) -> list[SharedWeights]:
     for (scopes, _), members in groups.items():
         nodes = tuple(dict.fromkeys(n for _, ops in members for n in ops))
         types = {q.op(n) for n in nodes}
-        tied = bool(types & _graph.LOOKUP_OPS and types & _PROJECTIONS)
+        tied = bool(types & graph_ops.LOOKUP_OPS and types & _PROJECTIONS)
         kind = TIED if tied else (REUSED if len(scopes) == 1 else ACROSS)
         found.append(SharedWeights(tuple(p for p, _ in members), nodes, kind))
     return found

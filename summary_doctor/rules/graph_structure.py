@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from summary_doctor.findings import Finding, Severity
 from summary_doctor.reader.run import Run
 from summary_doctor.rules import _graph
+from summary_doctor.rules import _graph_ops as graph_ops
 from summary_doctor.rules.base import Context, Missing, Rule, make_finding, register
 
 BATCH_NORMS = ("BatchNorm", "BatchNormWithActivation", "BatchNormWithAddAndActivation", "SyncBatchNorm")
@@ -53,7 +54,7 @@ class NodeConnection(Rule):
 
     def check(self, run: Run, context: Context) -> Iterator[Finding]:
         q = _graph.training_query(run)
-        cut = {n: p for n, p in q.updates.items() if q.op(n) in _graph.UPDATE_OPS and not q.gradient_fed(n)}
+        cut = {n: p for n, p in q.updates.items() if q.op(n) in graph_ops.UPDATE_OPS and not q.gradient_fed(n)}
         if not cut:
             return
         parameters = [p for p in q.weights if p in set(cut.values())]

@@ -22,6 +22,7 @@ from summary_doctor.reader.run import Run
 from summary_doctor.report.plots import curves
 from summary_doctor.report.plots.style import COLORS, WIDE, message_figure, new_figure
 from summary_doctor.rules import _graph
+from summary_doctor.rules import _graph_ops as graph_ops
 from summary_doctor.rules.api import keep_probability
 from summary_doctor.rules.graph_structure import batch_norm_training
 
@@ -177,17 +178,17 @@ def _context(q: _graph.GraphQuery, nodes: list[str]) -> list[str]:
     found = []
     for node in nodes:
         feeds = [s for s in map(q.source, q.value_inputs(node)) if q.op(s)][:1]
-        users = [u for u in q.graph.users(node) if q.op(u) not in _graph.BOOKKEEPING or q.op(u) == "TupleGetItem"]
-        after = [r for u in users[:1] for r in ([u] if q.op(u) not in _graph.SEE_THROUGH else _first_user(q, u))]
+        users = [u for u in q.graph.users(node) if q.op(u) not in graph_ops.BOOKKEEPING or q.op(u) == "TupleGetItem"]
+        after = [r for u in users[:1] for r in ([u] if q.op(u) not in graph_ops.SEE_THROUGH else _first_user(q, u))]
         found += [*feeds, node, *after[:1]]
     return list(dict.fromkeys(found))
 
 
 def _first_user(q: _graph.GraphQuery, node: str) -> list[str]:
     for user in q.graph.users(node):
-        if q.op(user) in _graph.SEE_THROUGH:
+        if q.op(user) in graph_ops.SEE_THROUGH:
             return _first_user(q, user)
-        if q.op(user) not in _graph.BOOKKEEPING:
+        if q.op(user) not in graph_ops.BOOKKEEPING:
             return [user]
     return []
 
@@ -211,9 +212,9 @@ def _members(q: _graph.GraphQuery, finding: Finding) -> tuple[list[str], list[tu
 
 def freezing_rows(axes: Any, q: _graph.GraphQuery, frozen: set[str]) -> None:
     """One row per layer weight, in data-flow order: its optimizer update (or none), the weight, its layer op."""
-    kernels = [p for p in q.weights if q.layer_weights(p, _graph.KERNEL_OPS)][:MAX_NODES]
+    kernels = [p for p in q.weights if q.layer_weights(p, graph_ops.KERNEL_OPS)][:MAX_NODES]
     ys = [-float(row) for row in range(len(kernels))]
-    ops = [_label(q, q.layer_weights(p, _graph.KERNEL_OPS)[0]) for p in kernels]
+    ops = [_label(q, q.layer_weights(p, graph_ops.KERNEL_OPS)[0]) for p in kernels]
     for y, parameter, op in zip(ys, kernels, ops, strict=True):
         name = _short(parameter, 30)
         updates = q.updated.get(parameter, [])
@@ -252,7 +253,7 @@ def graph_figure(run: Run, finding: Finding) -> Figure:
     if q is None:
         return message_figure("no computation graph recorded (SummaryCollector records it by default)")
     if finding.id == "graph.weight-freezing":
-        kernels = [p for p in q.weights if q.layer_weights(p, _graph.KERNEL_OPS)]
+        kernels = [p for p in q.weights if q.layer_weights(p, graph_ops.KERNEL_OPS)]
         figure = new_figure(_size(min(len(kernels), MAX_NODES), 3))
         axes = figure.add_subplot()
         freezing_rows(axes, q, set(finding.evidence.get("frozen", finding.tags)))
