@@ -14,12 +14,14 @@ SEE_THROUGH = frozenset(
     {"Load", "Depend", "TupleGetItem", "Cast", "Reshape", "Flatten", "ExpandDims", "Squeeze", "Transpose"}
     | {"Identity", "StopGradient", "Contiguous"}
 )
-#: Optimizer primitives (``mindspore.nn.optim`` in 1.x and 2.x); the parameter they update is input 0.
+#: Optimizer primitives that write a parameter given as their input 0 (``mindspore.nn.optim``, 1.x and 2.x).
+#: Left out: AdamNoUpdateParam and LARSUpdate (they return an update, the parameter is written elsewhere)
+#: and FusedAdaFactor (the parameter is not input 0).
 UPDATE_OPS = frozenset(
-    {"ApplyMomentum", "Adam", "AdamWeightDecay", "AdamNoUpdateParam", "SGD", "Lamb", "LARSUpdate"}
+    {"ApplyMomentum", "Adam", "AdamWeightDecay", "SGD", "Lamb"}
     | {"ApplyAdagrad", "ApplyAdagradV2", "ApplyAdadelta", "ApplyAdaMax", "ApplyRMSProp", "ApplyCenteredRMSProp"}
     | {"ApplyFtrl", "ApplyProximalAdagrad", "ApplyGradientDescent", "ApplyAdamWithAmsgrad", "ApplyAdamWithAmsgradV2"}
-    | {"FusedSparseAdam", "FusedSparseLazyAdam", "FusedSparseFtrl", "FusedSparseProximalAdagrad", "FusedAdaFactor"}
+    | {"FusedSparseAdam", "FusedSparseLazyAdam", "FusedSparseFtrl", "FusedSparseProximalAdagrad"}
     | {"SparseApplyFtrl", "SparseApplyProximalAdagrad", "SparseApplyAdagrad"}
 )
 #: Writes into a parameter; an update node when it sits in the optimizer's scope (Rprop, ASGD, ...).
