@@ -188,7 +188,11 @@ class WeightSharing(Rule):
             title,
             message,
             tags=group.parameters,
-            hint="Create one cell (one Parameter) per layer unless the sharing is the design.",
+            hint=(
+                "Nothing to change if the tying is intended."
+                if group.kind == TIED
+                else "Create one cell (one Parameter) per layer unless the sharing is the design."
+            ),
             evidence={
                 "kind": group.kind,
                 "parameters": list(group.parameters),
