@@ -53,3 +53,53 @@ def write_events(path: Path, events: list[pb.Event]) -> Path:
 
 def summary_name(timestamp: int = 1700000000, suffix: str = "_MS") -> str:
     return f"events.out.events.summary.{timestamp}.0.host{suffix}"
+
+
+def _value(value: object) -> pb.ValueProto:
+    if isinstance(value, bool):
+        return pb.ValueProto(dtype=pb.DT_BOOL, bool_val=value)
+    if isinstance(value, int):
+        return pb.ValueProto(dtype=pb.DT_INT64, int_val=value)
+    if isinstance(value, float):
+        return pb.ValueProto(dtype=pb.DT_FLOAT32, float_val=value)
+    return pb.ValueProto(dtype=pb.DT_STRING, str_val=str(value))
+
+
+def graph_proto(
+    nodes: list[tuple[str, str, str, list[str]]],
+    *,
+    parameters: dict[str, tuple[int, ...]],
+    constants: dict[str, object] | None = None,
+    attributes: dict[str, dict[str, object]] | None = None,
+    shapes: dict[str, tuple[int, ...]] | None = None,
+) -> pb.GraphProto:
+    """A ``GraphProto`` from (name, op_type, scope, inputs) tuples, laid out as MindSpore writes them.
+
+    ``attributes`` and ``shapes`` (output shapes) are keyed by node name;
+    ``constants`` by constant name (``cst1``).
+    """
+    graph = pb.GraphProto(name="hand_built_graph")
+    for name, op_type, scope, inputs in nodes:
+        node = graph.node.add(name=name, op_type=op_type, scope=scope, full_name=f"{scope}/{op_type}-op{name}")
+        for source in inputs:
+            node.input.add(name=source, type=pb.InputProto.DATA_EDGE)
+        for key, value in (attributes or {}).get(name, {}).items():
+            node.attribute.add(name=key, value=_value(value))
+        shape = (shapes or {}).get(name)
+        if shape is not None:
+            node.output_type.tensor_type.elem_type = pb.DT_FLOAT32
+            node.output_type.tensor_type.shape.dim.extend(pb.TensorShapeProto.Dimension(size=d) for d in shape)
+    for name, shape in parameters.items():
+        parameter = graph.parameters.add(name=name)
+        parameter.type.tensor_type.elem_type = pb.DT_FLOAT32
+        parameter.type.tensor_type.shape.dim.extend(pb.TensorShapeProto.Dimension(size=d) for d in shape)
+    for key, value in (constants or {}).items():
+        graph.const_vals.add(key=key, value=_value(value))
+    return graph
+
+
+def graph_event(graph: pb.GraphProto) -> pb.Event:
+    """The graph event SummaryCollector writes first (no step)."""
+    event = pb.Event(wall_time=99.0)
+    event.graph_def.CopyFrom(graph)
+    return event

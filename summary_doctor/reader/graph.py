@@ -91,6 +91,53 @@ class Graph:
         wanted = {op.lower() for op in op_types}
         return self.nodes[self.nodes["op_type"].str.lower().isin(wanted)]
 
+    @cached_property
+    def _data_edges(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        inputs: dict[str, list[str]] = {}
+        users: dict[str, list[str]] = {}
+        data = self.edges[self.edges["edge_type"] == "data"]
+        for source, target in zip(data["source"], data["target"], strict=True):
+            inputs.setdefault(target, []).append(source)
+            users.setdefault(source, []).append(target)
+        return inputs, users
+
+    def inputs(self, name: str) -> list[str]:
+        """The data inputs of node ``name`` in their order (node, parameter or constant names)."""
+        return self._data_edges[0].get(name, [])
+
+    def users(self, name: str) -> list[str]:
+        """Names of the nodes that take ``name`` as a data input, once per use."""
+        return self._data_edges[1].get(name, [])
+
+    @cached_property
+    def _constants(self) -> dict[str, Any]:
+        return dict(zip(self.constants["name"], self.constants["value"], strict=True))
+
+    def is_constant(self, name: str) -> bool:
+        """Whether ``name`` is one of the graph's constants (``cst3``)."""
+        return name in self._constants
+
+    def constant(self, name: str) -> Any:
+        """The decoded value of constant ``name`` (None if it is not a constant).
+
+        Tensor constants are written with their shape but without data in
+        MindSpore 2.x graphs, so they decode to an empty list.
+        """
+        return self._constants.get(name)
+
+    @cached_property
+    def _parameter_index(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.parameters["name"])}
+
+    def is_parameter(self, name: str) -> bool:
+        """Whether ``name`` is a graph parameter (an input of the graph or a weight)."""
+        return name in self._parameter_index
+
+    def parameter(self, name: str) -> pd.Series | None:
+        """The parameter row called ``name`` (dtype, shape, size), or None."""
+        index = self._parameter_index.get(name)
+        return None if index is None else self.parameters.iloc[index]
+
 
 def graph_from_proto(proto: pb.GraphProto, file: str) -> Graph:
     """Build a :class:`Graph` from a ``GraphProto``."""

@@ -1,7 +1,10 @@
 """Computation graph: parameters that never change (frozen) while the others train.
 
-This part reads histograms only; the graph side (a parameter that no
-optimizer update node consumes) comes with the graph rules.
+Two kinds of evidence for one checklist item: histograms that never change
+(a parameter the optimizer holds but does not move, e.g. an lr-0 group), and
+the graph (a layer weight that no optimizer update node writes, e.g. an
+optimizer built on a subset of the parameters: SummaryCollector then records
+no histogram of it, so the graph is the only evidence).
 """
 
 from __future__ import annotations
@@ -15,8 +18,17 @@ import pandas as pd
 
 from summary_doctor.findings import Finding, Severity
 from summary_doctor.reader.run import Run
-from summary_doctor.rules._histograms import ENABLE_WEIGHTS, TagKind, base_name, names, rows_of_kind
-from summary_doctor.rules.base import Context, Missing, Rule, register
+from summary_doctor.rules import _graph
+from summary_doctor.rules import _graph_ops as graph_ops
+from summary_doctor.rules._histograms import (
+    ENABLE_WEIGHTS,
+    TagKind,
+    base_name,
+    loss_outcome,
+    names,
+    rows_of_kind,
+)
+from summary_doctor.rules.base import Context, Missing, Rule, make_finding, register
 
 TRAINED_KINDS = (TagKind.WEIGHT, TagKind.OFFSET, TagKind.SCALE)
 _RUNNING_STATS = re.compile(r"(?:moving|running)_(?:mean|var|variance)$", re.IGNORECASE)
@@ -71,7 +83,9 @@ class WeightFreezing(Rule):
 
     What it detects: a weight or bias whose histogram statistics (min, max,
     sum) and bucket counts are the same at every recorded step, while at least
-    one other recorded parameter changes.
+    one other recorded parameter changes. A parameter whose optimizer update
+    the graph shows is fed no gradient is left to graph.node-connection, which
+    names the cause (its layer's output reaches no loss).
     Why it matters: a layer that should train but is frozen caps the accuracy
     (checklist cg.02). It may be intentional (fine-tuning a pretrained
     backbone), hence a warning.
@@ -98,6 +112,8 @@ class WeightFreezing(Rule):
 
     def check(self, run: Run, context: Context) -> Iterator[Finding]:
         table = unchanged_tags(run, rtol=self.rtol, atol=self.atol, min_steps=self.min_steps)
+        cut_off = _graph.without_gradient(run)
+        table = table[~table["tag"].map(base_name).isin(cut_off)]
         frozen, moving = table[table["unchanged"]], table[~table["unchanged"]]
         if frozen.empty or moving.empty:
             return
@@ -128,3 +144,129 @@ class WeightFreezing(Rule):
                 "atol": self.atol,
             },
         )
+
+
+@register
+@dataclass
+class GraphWeightFreezing(Rule):
+    """A layer weight that no optimizer update node writes while other layers train.
+
+    What it detects: in the training graph, weights of Dense, Conv or Embedding
+    layers (read by a forward MatMul, Conv2D or Gather) that no optimizer update
+    node (ApplyMomentum, Adam, SGD, ... in the optimizer's scope) takes as its
+    parameter, while other layer weights have one. One finding per run names the
+    frozen parameters, their layers and their share of the network's weights
+    (sizes from the graph's shapes).
+    Why it matters: a layer that should learn but is frozen caps what the network
+    can fit (checklist cg.02). SummaryCollector records histograms of the
+    optimizer's parameters only, so the graph is the only place where such a
+    layer shows.
+    Typical causes: the optimizer built on a hand-made parameter list that misses
+    a layer; ``requires_grad=False`` set on a layer, so ``trainable_params()``
+    leaves it out.
+    How to fix: build the optimizer on ``net.trainable_params()`` and freeze on
+    purpose only what should stay fixed.
+    Thresholds: judged on principle, not tuned. Fine-tuning freezes a prefix of
+    the network (the pretrained backbone) and trains what follows (Yosinski et
+    al. 2014, "How transferable are features in deep neural networks?"): that
+    shape with a good outcome is info. A frozen layer with a trained layer
+    upstream of it (a hole in the middle: the stem trains, the block after it
+    does not) is almost never intended: a warning whatever the outcome. A
+    frozen prefix is a warning too when more than ``most_frozen`` = 0.5 of the
+    network's weights are frozen (most of the network is then not trained) or
+    when the outcome is poor: the loss turns NaN/Inf or ends above
+    ``1 - min_drop`` = half of its start (AUTOTRAINER's convergence gate, as
+    the histogram rules use it).
+    """
+
+    ids = ("graph.weight-freezing",)
+    most_frozen: float = 0.5
+    min_drop: float = 0.5
+
+    def requirements(self, run: Run, context: Context) -> Missing | None:
+        return _graph.missing_graph(run)
+
+    def check(self, run: Run, context: Context) -> Iterator[Finding]:
+        q = _graph.training_query(run)
+        kernels = [p for p in q.weights if q.layer_weights(p, graph_ops.KERNEL_OPS)] if q else []
+        frozen = [p for p in kernels if p not in q.updated]
+        if not frozen or len(frozen) == len(kernels):
+            return
+        frozen = _with_biases(q, frozen)
+        holes = _trained_upstream(q, frozen, [p for p in kernels if p in q.updated])
+        share = sum(map(q.size, frozen)) / max(1, sum(q.size(p) for p in q.weights if not _RUNNING_STATS.search(p)))
+        outcome = loss_outcome(run, context, min_drop=self.min_drop)
+        severity = Severity.WARNING if holes or share > self.most_frozen or outcome.bad else Severity.INFO
+        yield make_finding(
+            self,
+            run,
+            severity,
+            f"{', '.join(frozen[:3])}{' ...' if len(frozen) > 3 else ''} not updated by the optimizer "
+            f"({share:.0%} of the weights)",
+            _freezing_message(q, frozen, holes, share, outcome.reason, self.most_frozen),
+            tags=tuple(frozen),
+            hint=(
+                "If these layers should learn, build the optimizer on net.trainable_params() (or add them to its "
+                "parameter list) and check requires_grad. If they are frozen on purpose, ignore this with "
+                "--ignore graph.weight-freezing."
+            ),
+            evidence={
+                "frozen": frozen,
+                "layers": {p: q.scope(q.layer_weights(p)[0]) for p in frozen},
+                "trained_upstream": holes,
+                "frozen_share": share,
+                "frozen_values": sum(map(q.size, frozen)),
+                "outcome": outcome.reason,
+                "graph_nodes": _freezing_nodes(q, frozen, kernels),
+            },
+        )
+
+
+def _with_biases(q: _graph.GraphQuery, frozen: list[str]) -> list[str]:
+    """The frozen kernels plus the not-updated parameters of the same layers (their biases)."""
+    scopes = {q.scope(n) for p in frozen for n in q.layer_weights(p)}
+    extra = [
+        p
+        for p in q.weights
+        if p not in q.updated and p not in frozen and any(q.scope(n) in scopes for n in q.layer_weights(p))
+    ]
+    return [p for p in q.weights if p in set(frozen) | set(extra)]
+
+
+def _trained_upstream(q: _graph.GraphQuery, frozen: list[str], trained: list[str]) -> dict[str, list[str]]:
+    """Frozen kernel -> trained kernels whose layer feeds it (empty when the frozen layers form a prefix)."""
+    trained_at = {n: p for p in trained for n in q.layer_weights(p, graph_ops.KERNEL_OPS)}
+    holes = {}
+    for parameter in frozen:
+        ancestors = {a for n in q.layer_weights(parameter, graph_ops.KERNEL_OPS) for a in q.ancestors(n, "forward")}
+        upstream = list(dict.fromkeys(trained_at[a] for a in ancestors if a in trained_at))
+        if upstream:
+            holes[parameter] = [p for p in trained if p in upstream]
+    return holes
+
+
+def _freezing_message(
+    q: _graph.GraphQuery, frozen: list[str], holes: dict[str, list[str]], share: float, outcome: str, most: float
+) -> str:
+    layers = ", ".join(dict.fromkeys(q.scope(n) for p in frozen for n in q.layer_weights(p)))
+    text = (
+        f"{', '.join(frozen)} ({share:.0%} of the network's weights) have no optimizer update node in the "
+        f"training graph while the other layers do: they keep their initial (or loaded) values. Frozen layer scopes: "
+        f"{layers}."
+    )
+    if holes:
+        pairs = "; ".join(f"{p} comes after the trained {', '.join(up)}" for p, up in holes.items())
+        return f"{text} The frozen layers sit behind trained ones ({pairs}): a hole in the middle of the network, " + (
+            "which is almost never intended (fine-tuning freezes a prefix, the backbone)."
+        )
+    text += " Every trained layer comes after them: the shape of a deliberately frozen backbone (fine-tuning)."
+    if share > most:
+        return f"{text} But most of the network is frozen ({share:.0%} > {most:.0%}); {outcome}."
+    return f"{text} Outcome: {outcome}."
+
+
+def _freezing_nodes(q: _graph.GraphQuery, frozen: list[str], kernels: list[str]) -> list[str]:
+    """For the drawing: the layer ops of frozen and trained kernels, and the trained ones' update nodes."""
+    nodes = [n for p in kernels for n in q.layer_weights(p, graph_ops.KERNEL_OPS)]
+    nodes += [u for p in kernels if p not in frozen for u in q.updated.get(p, [])]
+    return list(dict.fromkeys(nodes))

@@ -30,7 +30,7 @@ BY_ID: dict[str, Draw] = {
     "activation.dead": histograms.activation_figure,
     "dataset.class-imbalance": histograms.class_counts_figure,
     "api.dropout-keep-prob": graph.graph_figure,
-    "api.div-no-nan": curves.loss_figure,
+    "api.div-no-nan": graph.division_figure,
     "hparam.lr-too-large": curves.learning_rate_figure,
     "hparam.lr-too-small": curves.learning_rate_figure,
 }
@@ -42,6 +42,13 @@ BY_GROUP: dict[str, Draw] = {
 }
 
 
+def _sharing(run: Run, finding: Finding) -> Figure:
+    """graph.weight-sharing: the shared parameter's readers, or the two identical histograms side by side."""
+    if finding.evidence.get("kind") == "identical-copies":
+        return histograms.side_by_side_figure(run, list(finding.tags), "identical at every step")
+    return graph.graph_figure(run, finding)
+
+
 def _histogram_first(run: Run, finding: Finding) -> Figure:
     """init.*, weight.overflow, graph.weight-freezing: the weight's distribution over steps."""
     tags = [t for t in finding.tags if (run.histograms["tag"] == t).any()]
@@ -51,7 +58,11 @@ def _histogram_first(run: Run, finding: Finding) -> Figure:
     return histograms.heatmap_figure(run, tags[0], finding)
 
 
-BY_ID |= {"graph.weight-freezing": _histogram_first, "weight.overflow": _histogram_first}
+BY_ID |= {
+    "graph.weight-freezing": _histogram_first,
+    "weight.overflow": _histogram_first,
+    "graph.weight-sharing": _sharing,
+}
 BY_GROUP["init"] = _histogram_first
 
 

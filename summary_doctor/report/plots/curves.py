@@ -254,3 +254,8 @@ def small_multiple(run: Run, tag: str) -> Figure:
     axes.set_title(tag, loc="left")
     axes.set_xlabel("step")
     return figure
+
+
+def draw_loss(axes: Any, run: Run, finding: Finding) -> bool:
+    """Draw the training loss marked for ``finding`` on ``axes`` (for figures that combine panels)."""
+    return _loss_axes(axes, run, finding)

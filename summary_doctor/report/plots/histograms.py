@@ -147,3 +147,20 @@ def class_counts_figure(run: Run, finding: Finding) -> Figure:
     axes.grid(axis="x", visible=False)
     axes.legend(loc="best")
     return figure
+
+
+def side_by_side_figure(run: Run, tags: list[str], title: str) -> Figure:
+    """Histograms of several tags over steps, one panel each, on a shared colour scale: to compare them."""
+    grids = [(tag, data.histogram_grid(run, tag)) for tag in tags]
+    grids = [(tag, grid) for tag, grid in grids if grid is not None]
+    if not grids:
+        return message_figure("none of the finding's histograms was recorded")
+    figure = new_figure((WIDE[0], WIDE[1]))
+    panels = figure.subplots(1, len(grids), sharey=True, squeeze=False)[0]
+    for axes, (tag, grid) in zip(panels, grids, strict=True):
+        image = _draw_heatmap(axes, grid)
+        axes.set_title(tag, loc="left")
+        axes.set_xlabel("step")
+    figure.colorbar(image, ax=list(panels), label="share of values", pad=0.01)
+    figure.suptitle(title, x=0.01, ha="left", fontsize=9)
+    return figure
