@@ -7,6 +7,7 @@ is not listed here does not run.
 from __future__ import annotations
 
 from summary_doctor.rules import activations as activations
+from summary_doctor.rules import classes as classes
 from summary_doctor.rules import dataset as dataset
 from summary_doctor.rules import dynamics as dynamics
 from summary_doctor.rules import gradients as gradients
