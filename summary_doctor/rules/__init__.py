@@ -14,4 +14,6 @@ from summary_doctor.rules import gradients as gradients
 from summary_doctor.rules import graph as graph
 from summary_doctor.rules import hparams as hparams
 from summary_doctor.rules import init as init
+from summary_doctor.rules import preprocess as preprocess
+from summary_doctor.rules import shuffle as shuffle
 from summary_doctor.rules import weights as weights
