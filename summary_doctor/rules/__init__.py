@@ -16,6 +16,7 @@ from summary_doctor.rules import hparams as hparams
 from summary_doctor.rules import init as init
 from summary_doctor.rules import label_errors as label_errors
 from summary_doctor.rules import preprocess as preprocess
+from summary_doctor.rules import ranks as ranks
 from summary_doctor.rules import samples as samples
 from summary_doctor.rules import shuffle as shuffle
 from summary_doctor.rules import weights as weights
