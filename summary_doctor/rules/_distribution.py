@@ -25,7 +25,14 @@ def cdf_on(buckets: Buckets, grid: np.ndarray) -> np.ndarray:
     total = float(buckets.count.sum())
     if total <= 0:
         return np.zeros(len(grid))
-    left, width = buckets.left[:, None], buckets.width[:, None]
+    left, width, counts = buckets.left, buckets.width, buckets.count
+    if len(left) and (width > 0).all() and (left[1:] >= left[:-1] + width[:-1]).all():
+        # ordered, non-overlapping buckets (what MindSpore writes): linear between the edges
+        cumulative = np.cumsum(counts) / total
+        xs = np.column_stack([left, left + width]).ravel()
+        ys = np.column_stack([cumulative - counts / total, cumulative]).ravel()
+        return np.interp(grid, xs, ys, left=0.0, right=1.0)
+    left, width = left[:, None], width[:, None]
     safe = np.where(width > 0, width, 1.0)
     inside = np.where(width > 0, np.clip((grid[None, :] - left) / safe, 0, 1), (grid[None, :] >= left).astype(float))
     return (buckets.count[:, None] * inside).sum(axis=0) / total
@@ -38,18 +45,40 @@ class Pool:
     cdfs: np.ndarray  # (records, grid)
     counts: np.ndarray  # (records,)
 
+    def __post_init__(self) -> None:
+        self._weights = self.counts.astype(float)
+        self._sum = self._weights @ self.cdfs if len(self.cdfs) else np.zeros(0)
+
     def cdf(self, exclude: int | None = None) -> np.ndarray:
         """The pooled CDF, optionally without one record."""
-        weights = self.counts.astype(float).copy()
-        if exclude is not None:
-            weights[exclude] = 0.0
-        return weights @ self.cdfs / weights.sum()
+        if exclude is None:
+            return self._sum / self._weights.sum()
+        rest = self._weights.sum() - self._weights[exclude]
+        return (self._sum - self._weights[exclude] * self.cdfs[exclude]) / rest
 
 
-def grid_of(bucket_lists: list[list[Buckets]]) -> np.ndarray:
-    """Every bucket edge of every record, sorted: the CDFs are piecewise linear between them."""
+MAX_GRID = 4096
+MAX_RECORDS = 200
+
+
+def grid_of(bucket_lists: list[list[Buckets]], limit: int = MAX_GRID) -> np.ndarray:
+    """The bucket edges of every record, sorted (the CDFs are piecewise linear between them).
+
+    Beyond ``limit`` edges an evenly spaced subset of them is kept (the
+    extremes included), so the grid stays dense where the data are.
+    """
     edges = [np.concatenate([b.left, b.left + b.width]) for buckets in bucket_lists for b in buckets]
-    return np.unique(np.concatenate(edges)) if edges else np.zeros(0)
+    grid = np.unique(np.concatenate(edges)) if edges else np.zeros(0)
+    if len(grid) > limit:
+        grid = grid[np.unique(np.linspace(0, len(grid) - 1, limit).round().astype(int))]
+    return grid
+
+
+def thinned(count: int, limit: int = MAX_RECORDS) -> np.ndarray:
+    """Positions of at most ``limit`` records spread evenly over ``count`` (first and last kept)."""
+    if count <= limit:
+        return np.arange(count)
+    return np.unique(np.linspace(0, count - 1, limit).round().astype(int))
 
 
 def pool(buckets: list[Buckets], grid: np.ndarray) -> Pool:

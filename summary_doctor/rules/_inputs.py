@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -93,6 +93,13 @@ def pick_data_tag(role: Role, tags: list[str]) -> str | None:
 def find_data_tag(run: Run, role: Role, context: Context) -> DataTag | None:
     """The tensor or histogram tag of ``role``: the user's override when given, else by name."""
     override = getattr(context.tags, role)
+    key = ("data_tag", role, override)
+    if key not in run.derived:  # several rules ask, each in requirements and check
+        run.derived[key] = _find(run, role, override)
+    return run.derived[key]
+
+
+def _find(run: Run, role: Role, override: str | None) -> DataTag | None:
     for frame in ("tensors", "histograms"):
         tags = list(dict.fromkeys(run.current(frame)["tag"]))
         tag = (override if override in tags else None) if override is not None else pick_data_tag(role, tags)
@@ -159,27 +166,27 @@ def quantiles(buckets: Buckets, qs: np.ndarray) -> np.ndarray:
 _QS = np.array([0.25, 0.5, 0.75])
 
 
-def _histogram_row(run: Run, index: int, row: pd.Series) -> dict:
-    nonfinite = int(row["nan_count"] + row["pos_inf_count"] + row["neg_inf_count"])
-    valid = int(row["count"]) - nonfinite
-    if valid > 0 and row["min"] == row["max"]:
-        q = np.full(3, float(row["min"]))
-        stats = {"std": 0.0, "abs_mean": abs(float(row["min"]))}
+def _histogram_row(run: Run, index: int, row: Any) -> dict:
+    nonfinite = int(row.nan_count + row.pos_inf_count + row.neg_inf_count)
+    valid = int(row.count) - nonfinite
+    if valid > 0 and row.min == row.max:
+        q = np.full(3, float(row.min))
+        stats = {"std": 0.0, "abs_mean": abs(float(row.min))}
     else:
         buckets = run.bucket_arrays(index)
         q = quantiles(buckets, _QS)
-        stats = bucket_stats(buckets, row["mean"]) if valid > 0 else {"std": math.nan, "abs_mean": math.nan}
+        stats = bucket_stats(buckets, row.mean) if valid > 0 else {"std": math.nan, "abs_mean": math.nan}
     return {
-        "nan": int(row["nan_count"]),
-        "pos_inf": int(row["pos_inf_count"]),
-        "neg_inf": int(row["neg_inf_count"]),
-        "mean": float(row["sum"]) / valid if valid > 0 else math.nan,
+        "nan": int(row.nan_count),
+        "pos_inf": int(row.pos_inf_count),
+        "neg_inf": int(row.neg_inf_count),
+        "mean": float(row.sum) / valid if valid > 0 else math.nan,
         "std": stats["std"],
         "abs_mean": stats["abs_mean"],
         "q1": q[0],
         "median": q[1],
         "q3": q[2],
-        "integer": valid > 0 and all(float(row[k]).is_integer() for k in ("min", "max", "sum")),
+        "integer": valid > 0 and all(float(v).is_integer() for v in (row.min, row.max, row.sum)),
     }
 
 
@@ -214,10 +221,11 @@ def records(run: Run, data: DataTag) -> pd.DataFrame:
         frame = run.current(data.frame)
         frame = frame[frame["tag"] == data.tag].sort_values("step", kind="stable")
         rows = []
-        for index, row in frame.iterrows():
-            extra = _histogram_row(run, index, row) if data.frame == "histograms" else _tensor_row(row["value"])
-            count = int(row["count"] if data.frame == "histograms" else row["size"])
-            rows.append({"row": index, "step": int(row["step"]), "count": count, "min": row["min"], "max": row["max"]})
+        for index, row in zip(frame.index, frame.itertuples(index=False), strict=True):
+            histogram = data.frame == "histograms"
+            extra = _histogram_row(run, index, row) if histogram else _tensor_row(row.value)
+            count = int(row.count if histogram else row.size)
+            rows.append({"row": index, "step": int(row.step), "count": count, "min": row.min, "max": row.max})
             rows[-1].update(extra)
             rows[-1]["nonfinite"] = rows[-1]["nan"] + rows[-1]["pos_inf"] + rows[-1]["neg_inf"]
         run.derived[key] = pd.DataFrame(rows, columns=COLUMNS)

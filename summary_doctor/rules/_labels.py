@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from summary_doctor.reader.run import Buckets, Run
 from summary_doctor.rules._inputs import DataTag, records
@@ -113,11 +113,11 @@ def _split_by_sum(buckets: list[tuple[tuple[int, ...], float]], total: float) ->
     return [*resolved, ((a,), n - round(n_b)), ((b,), float(round(n_b)))]
 
 
-def _histogram_counts(run: Run, row: pd.Series) -> list[tuple[tuple[int, ...], float]]:
-    if row["min"] == row["max"]:
-        return [((int(row["min"]),), float(row["count"] - row["nonfinite"]))]
-    buckets = _bucket_classes(run.bucket_arrays(row["row"]))
-    return _split_by_sum(buckets, float(row["mean"]) * (row["count"] - row["nonfinite"]))
+def _histogram_counts(run: Run, row: Any) -> list[tuple[tuple[int, ...], float]]:
+    if row.min == row.max:
+        return [((int(row.min),), float(row.count - row.nonfinite))]
+    buckets = _bucket_classes(run.bucket_arrays(row.row))
+    return _split_by_sum(buckets, float(row.mean) * (row.count - row.nonfinite))
 
 
 def _tensor_counts(value: object) -> list[tuple[tuple[int, ...], float]]:
@@ -132,13 +132,20 @@ def _tensor_counts(value: object) -> list[tuple[tuple[int, ...], float]]:
 
 def class_counts(run: Run, data: DataTag) -> ClassCounts | None:
     """Class counts summed over every record of a label tag; None when the labels are not whole numbers."""
+    key = ("class_counts", data.frame, data.tag)
+    if key not in run.derived:  # several rules ask
+        run.derived[key] = _class_counts(run, data)
+    return run.derived[key]
+
+
+def _class_counts(run: Run, data: DataTag) -> ClassCounts | None:
     rows = records(run, data)
     rows = rows[rows["count"] > rows["nonfinite"]]
     if rows.empty or not rows["integer"].all():
         return None
     result = ClassCounts(records=len(rows))
-    for _, row in rows.iterrows():
-        parts = _tensor_counts(run.tensors.at[row["row"], "value"]) if data.exact else _histogram_counts(run, row)
+    for row in rows.itertuples(index=False):
+        parts = _tensor_counts(run.tensors.at[row.row, "value"]) if data.exact else _histogram_counts(run, row)
         for classes, count in parts:
             result.add(classes, count)
         present = {c for classes, count in parts if count > 0 for c in classes}

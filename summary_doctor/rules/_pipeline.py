@@ -18,8 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import pandas as pd
-
 from summary_doctor.reader.run import Run
 
 NORMALIZING_OPS = ("Rescale", "Normalize", "NormalizePad", "ToTensor")
@@ -39,6 +37,12 @@ class Step:
 
 def chain(run: Run) -> list[Step]:
     """The recorded pipeline from the source to the last op (empty without a dataset graph)."""
+    if "dataset_chain" not in run.derived:
+        run.derived["dataset_chain"] = _chain(run)
+    return list(run.derived["dataset_chain"])
+
+
+def _chain(run: Run) -> list[Step]:
     ops = run.lineage.dataset_ops
     steps = []
     for depth in sorted(ops["depth"].unique(), reverse=True):
@@ -53,14 +57,10 @@ def chain(run: Run) -> list[Step]:
                 op_type=str(dataset["op_type"].iloc[0]),
                 operations=operations,
                 params=dict(dataset["params"].iloc[0] or {}),
-                sampler=None if sampler.empty else _sampler_text(sampler.iloc[0]),
+                sampler=None if sampler.empty else str(sampler["op_type"].iloc[0]),
             )
         )
     return steps
-
-
-def _sampler_text(row: pd.Series) -> str:
-    return str(row["op_type"])
 
 
 def _sampler_params(run: Run) -> dict[str, Any]:
