@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import pandas as pd
 
 from summary_doctor.findings import Finding, Severity
@@ -226,6 +227,13 @@ def _moments(rows: pd.DataFrame) -> tuple[float, float]:
     return mean, math.sqrt(max(second - mean**2, 0.0))
 
 
+def _batch_noise(pool: dist.Pool, grid: np.ndarray, low: float, high: float) -> float:
+    """The largest drift score of one training batch from all the others: the sampling noise."""
+    if len(pool.cdfs) < 2:
+        return 0.0
+    return max(dist.drift(pool.cdfs[i], pool.cdf(exclude=i), grid, low, high) for i in range(len(pool.cdfs)))
+
+
 def compare(run: Run, train: DataTag, evaluation: DataTag) -> dict:
     """Drift score, noise bar, means, spreads and shift of the evaluation input against the training input."""
     train_rows, eval_rows = finite_records(run, train), finite_records(run, evaluation)
@@ -237,17 +245,7 @@ def compare(run: Run, train: DataTag, evaluation: DataTag) -> dict:
     train_pool, eval_pool = dist.pool(train_buckets, grid), dist.pool(eval_buckets, grid)
     a, b = train_pool.cdf(), eval_pool.cdf()
     low, high = dist.central_range(a, b, grid)
-    noise = (
-        max(
-            (
-                dist.drift(train_pool.cdfs[i], train_pool.cdf(exclude=i), grid, low, high)
-                for i in range(len(train_rows))
-            ),
-            default=0.0,
-        )
-        if len(train_rows) > 1
-        else 0.0
-    )
+    noise = _batch_noise(train_pool, grid, low, high)
     (train_mean, train_std), (eval_mean, eval_std) = _moments(train_rows), _moments(eval_rows)
     return {
         "drift": dist.drift(a, b, grid, low, high),

@@ -127,36 +127,31 @@ class TooFewSamples(Rule):
         p, d = sum(params.values()), input_width(run) or 0
         if p < self.memorise_factor * n + d:
             return
-        gap = self._gap(run, context)
-        severity = Severity.WARNING if gap else Severity.INFO
-        outcome = f" {gap[0]}" if gap else " No evaluation was recorded to show whether it memorised them."
-        if gap is None or gap:
-            yield make_finding(
-                self,
-                run,
-                severity,
-                f"{n:,} training samples for {p:,} trainable parameters ({fmt(p / n)} per sample)",
-                f"The model has {p:,} trainable parameters for {n:,} training samples: at least "
-                f"{fmt(self.memorise_factor)}n + d = {fmt(self.memorise_factor * n + d)}, enough to fit any labelling "
-                f"of them.{outcome}",
-                step=gap[1] if gap else None,
-                tags=gap[2] if gap else (),
-                evidence={
-                    "train_samples": n,
-                    "trainable_parameters": p,
-                    "values_per_sample": d,
-                    "parameters_per_sample": p / n,
-                    "gap": gap[0] if gap else None,
-                },
-            )
-
-    @staticmethod
-    def _gap(run: Run, context: Context) -> tuple[str, int | None, tuple[str, ...]] | tuple[()] | None:
-        """The overfitting finding's message when evaluation shows a gap; () when it shows none; None without eval."""
-        rule = MetricOverfitting()
-        if rule.requirements(run, context) is not None:
-            return None
-        found = next(iter(rule.check(run, context)), None)
-        if found is None:
-            return ()
-        return f"The evaluation shows it: {found.title[0].lower()}{found.title[1:]}.", found.step, found.tags
+        overfitting = MetricOverfitting()
+        evaluated = overfitting.requirements(run, context) is None
+        gap = next(iter(overfitting.check(run, context)), None) if evaluated else None
+        if evaluated and gap is None:
+            return  # the evaluation shows the model generalises despite its size
+        outcome = (
+            f"The evaluation shows it: {gap.title[0].lower()}{gap.title[1:]}."
+            if gap is not None
+            else "No evaluation was recorded to show whether it memorised them."
+        )
+        yield make_finding(
+            self,
+            run,
+            Severity.WARNING if gap is not None else Severity.INFO,
+            f"{n:,} training samples for {p:,} trainable parameters ({fmt(p / n)} per sample)",
+            f"The model has {p:,} trainable parameters for {n:,} training samples: at least "
+            f"{fmt(self.memorise_factor)}n + d = {fmt(self.memorise_factor * n + d)}, enough to fit any labelling "
+            f"of them. {outcome}",
+            step=gap.step if gap is not None else None,
+            tags=gap.tags if gap is not None else (),
+            evidence={
+                "train_samples": n,
+                "trainable_parameters": p,
+                "values_per_sample": d,
+                "parameters_per_sample": p / n,
+                "gap": gap.title if gap is not None else None,
+            },
+        )
