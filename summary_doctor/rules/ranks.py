@@ -83,7 +83,7 @@ class RankMismatch(Rule):
 
     def requirements(self, run: Run, context: Context) -> Missing | None:
         return Missing(
-            "a single run: ranks are compared across runs",
+            "a single run: compare ranks by diagnosing their common parent folder",
             "diagnose the folder that holds the rank directories (rank_0/, rank_1/ ...): summary-doctor PARENT",
         )
 
