@@ -33,6 +33,8 @@ from summary_doctor.rules.graph import WeightFreezing
 from summary_doctor.rules.hparams import LrTooLarge, LrTooSmall
 from summary_doctor.rules.init import InitAllZero
 from summary_doctor.rules.preprocess import NotNormalized
+from summary_doctor.rules.samples import TooFewSamples, input_width, train_samples, trainable_parameters
+from summary_doctor.rules.tags import curve
 from summary_doctor.rules.weights import WeightOverflow, WeightUpdateRatio, update_ratios
 
 #: Rules whose findings explain a stalled loss better than the labels do.
@@ -91,7 +93,10 @@ class LabelErrors(Rule):
         activations, frozen or zero-initialised layers, no NaN, outliers or
         unnormalised values in the recorded input. The level it stalls at is
         compared with ln(C), the loss of predicting only the class
-        frequencies of C balanced classes.
+        frequencies of C balanced classes; the message adds whether the
+        model is big enough to fit any labelling of its samples (2n + d
+        parameters, see dataset.too-few-samples) and where the eval loss
+        ends (a stall with an improving eval curve is not a stall).
     Why it matters
         A model cannot learn labels that do not follow from the inputs:
         every epoch is spent fitting noise (checklist ds.02).
@@ -154,8 +159,10 @@ class LabelErrors(Rule):
             f"{self._chance_text(level, chance, classes, long=True)}, while the weights change by {fmt(ratio)} "
             "of their size per step (median): the optimiser works, yet nothing is learned. No other cause was "
             "found: learning rate, update sizes, gradients, activations, frozen or zero layers, and the "
-            "recorded input all look healthy. Labels that do not follow from the inputs (random or wrong "
-            "labels) behave like this; so does a task the inputs cannot predict.",
+            "recorded input all look healthy."
+            + _context_text(run, context)
+            + " Labels that do not follow from the inputs (random or wrong labels) behave like this; so does a "
+            "task the inputs cannot predict.",
             step=stall.step,
             tags=stall.tags,
             evidence={
@@ -165,6 +172,7 @@ class LabelErrors(Rule):
                 "chance_loss": chance,
                 "median_update_ratio": ratio,
                 "update_ratio_exact": exact,
+                "eval_loss": _final_eval_loss(run, context),
             },
         )
 
@@ -188,3 +196,24 @@ class LabelErrors(Rule):
             f", the loss of a model that predicts the class frequencies of {classes} balanced classes "
             f"(ln {classes} = {fmt(chance)})"
         )
+
+
+def _final_eval_loss(run: Run, context: Context) -> float | None:
+    values = curve(run, "eval_loss", context)
+    finite = values[np.isfinite(values.to_numpy(dtype=float))] if values is not None else None
+    return float(finite.iloc[-1]) if finite is not None and len(finite) else None
+
+
+def _context_text(run: Run, context: Context) -> str:
+    """What capacity and evaluation add: a model big enough to fit any labels, an eval loss as stuck."""
+    parts = []
+    n, params = train_samples(run), sum(trainable_parameters(run).values())
+    if n and params >= TooFewSamples.memorise_factor * n + (input_width(run) or 0):
+        parts.append(
+            f" With {params:,} parameters for {n:,} samples the model could fit any labelling of them, so "
+            "capacity is not what stops it."
+        )
+    final = _final_eval_loss(run, context)
+    if final is not None:
+        parts.append(f" The eval loss ends at {fmt(final)}, no better.")
+    return "".join(parts)
