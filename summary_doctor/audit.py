@@ -7,11 +7,12 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from summary_doctor.engine import Settings, diagnose
+from summary_doctor.engine import Settings, diagnose, selected_ids
 from summary_doctor.errors import SummaryDoctorError
 from summary_doctor.findings import AuditResult, Diagnosis
 from summary_doctor.reader.files import find_runs
 from summary_doctor.reader.run import ProgressCallback, read_run
+from summary_doctor.rules import ranks
 from summary_doctor.rules.base import Context
 
 log = logging.getLogger(__name__)
@@ -73,4 +74,18 @@ def audit(
         result.diagnoses.append(diagnosis)
         if on_run is not None:
             on_run(diagnosis)
+    if ranks.ID in selected_ids(select or None, ignore):
+        digests = {d.run.name: ranks.run_digest(d.run) for d in result.diagnoses}
+        add_cross_run(result, digests, settings)
     return result
+
+
+def add_cross_run(result: AuditResult, digests: dict[str, dict], settings: Settings | None = None) -> None:
+    """Compare the runs' digests across runs: top-level findings, and each rank's ``init.rank-mismatch`` entry."""
+    rule = ranks.RankMismatch(**dict((settings or {}).get(ranks.ID, {})))
+    findings, entries = ranks.cross_run_findings(digests, rule=rule)
+    result.findings.extend(findings)
+    for diagnosis in result.diagnoses:
+        entry = entries.get(diagnosis.run.name)
+        if entry is not None:
+            diagnosis.checklist = [entry if e.id == entry.id else e for e in diagnosis.checklist]

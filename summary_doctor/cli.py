@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
         ("--acc-tag", "accuracy"),
         ("--eval-acc-tag", "eval_accuracy"),
         ("--lr-tag", "learning_rate"),
+        ("--input-tag", "input"),
+        ("--label-tag", "label"),
+        ("--eval-input-tag", "eval_input"),
+        ("--eval-label-tag", "eval_label"),
     ):
         tags.add_argument(option, dest=f"tag_{dest}", metavar="TAG")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar while reading large runs")

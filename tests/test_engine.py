@@ -40,7 +40,8 @@ def test_checklist_has_every_id_once_in_order(fixture_run) -> None:
     got = statuses(diagnosis)
     assert got["loss.diverging"] is Status.OK and got["metric.overfitting"] is Status.OK
     assert got["api.construct-constraint"] is Status.NOT_CHECKABLE
-    assert got["dataset.label-errors"] is Status.NOT_CHECKABLE
+    assert got["dataset.missing-values"] is Status.OK  # its input is recorded (input_hist)
+    assert got["preprocess.train-eval-mismatch"] is Status.NOT_CHECKABLE  # no evaluation input recorded
 
 
 def test_a_crashing_rule_is_a_finding_and_hides_nothing(fixture_run, exploding_rule) -> None:

@@ -80,7 +80,11 @@ def run_section(run: RunView) -> list[str]:
         f"- files: {len(run.files)}, last written {run.written or 'unknown'}",
         f"- read problems: {problems}",
         "",
-        *findings_table(run.findings),
+        *(
+            ["No findings in this run itself: its checklist problems come from the findings across runs.", ""]
+            if not run.findings and any(g.problems for g in run.checklist)
+            else findings_table(run.findings)
+        ),
         *checklist(run),
     ]
 
@@ -96,6 +100,7 @@ def render_view(view: ReportView) -> str:
         lines.append("")
     if view.cross_findings:
         lines += ["### Across runs", "", *findings_table(view.cross_findings)]
+        lines += [f"- {code(f.id)} runs: {', '.join(code(r) for r in f.runs)}" for f in view.cross_findings] + [""]
     for run in view.runs:
         lines += run_section(run)
     lines += [

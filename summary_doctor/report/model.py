@@ -342,6 +342,13 @@ def run_view(diagnosis: Diagnosis, index: int, *, plots: bool = True) -> RunView
     )
 
 
+def _link_cross_findings(runs: list[RunView], cross: list[FindingView]) -> None:
+    """A run's checklist item points to the cross-run findings that name the run."""
+    for view in runs:
+        for item in (i for g in view.checklist for i in g.items):
+            item.anchors += [f.anchor for f in cross if f.id == item.id and view.name in f.runs]
+
+
 def build_report(result: AuditResult, *, plots: bool = True) -> ReportView:
     """The view of a whole audit; ``plots=False`` skips drawing (fast, for tests of the content)."""
     from summary_doctor import __version__
@@ -352,6 +359,7 @@ def build_report(result: AuditResult, *, plots: bool = True) -> ReportView:
     for k, finding in enumerate(ordered(result.findings), start=1):
         run = next((by_name[r] for r in (*finding.runs, finding.run) if r in by_name), None)
         cross.append(finding_view(finding, f"across-{slug(finding.id)}-{k}", _plot(run, finding, plots=plots)))
+    _link_cross_findings(runs, cross)
     counts = Counts()
     for severity in [f.severity for r in runs for f in r.findings] + [f.severity for f in cross]:
         counts.add(severity)

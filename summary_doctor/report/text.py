@@ -112,8 +112,9 @@ def render(result: AuditResult, *, color: bool = False) -> str:
     for diagnosis in result.diagnoses:
         lines += [*diagnosis_lines(diagnosis, color=color), ""]
     if result.findings:
-        lines.append("across runs")
+        lines.append(f"across runs: {len(result.findings)} finding(s)")
         for finding in result.findings:
             lines.extend(finding_lines(finding, color=color))
+            lines.append(f"      runs: {', '.join(finding.runs)}")
     lines.append(f"plots: summary-doctor {result.root} -o report.html")
     return "\n".join(lines).rstrip() + "\n"

@@ -40,6 +40,10 @@ class TagOverrides:
     accuracy: str | None = None
     eval_accuracy: str | None = None
     learning_rate: str | None = None
+    input: str | None = None
+    label: str | None = None
+    eval_input: str | None = None
+    eval_label: str | None = None
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from summary_doctor.findings import Finding
 from summary_doctor.reader.run import Run
-from summary_doctor.report.plots import curves, graph, histograms
+from summary_doctor.report.plots import curves, dataset, graph, histograms
 from summary_doctor.report.plots.style import data_uri, draw_png, message_figure
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,13 @@ BY_ID: dict[str, Draw] = {
     "weight.update-ratio": curves.update_ratio_figure,
     "activation.dead": histograms.activation_figure,
     "dataset.class-imbalance": histograms.class_counts_figure,
+    "dataset.missing-values": dataset.missing_values_figure,
+    "dataset.outliers": dataset.outliers_figure,
+    "dataset.label-errors": dataset.label_errors_figure,
+    "preprocess.not-normalized": dataset.not_normalized_figure,
+    "preprocess.no-shuffle": dataset.no_shuffle_figure,
+    "preprocess.train-eval-mismatch": dataset.train_eval_figure,
+    "init.rank-mismatch": dataset.rank_figure,
     "api.dropout-keep-prob": graph.graph_figure,
     "api.div-no-nan": graph.division_figure,
     "hparam.lr-too-large": curves.learning_rate_figure,

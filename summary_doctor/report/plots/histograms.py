@@ -19,7 +19,8 @@ from summary_doctor.report.plots import data
 from summary_doctor.report.plots.style import COLORS, CYCLE, SMALL, WIDE, mark_step, message_figure, new_figure
 
 
-def _draw_heatmap(axes: Any, grid: data.Grid) -> Any:
+def draw_heatmap(axes: Any, grid: data.Grid) -> Any:
+    """Draw a histogram grid (steps x values) on ``axes``, shares on a log colour scale; returns the mesh."""
     density = np.where(grid.density > 0, grid.density, np.nan)
     x = np.append(grid.steps, grid.steps[-1] + (grid.steps[-1] - grid.steps[0]) / max(len(grid.steps) - 1, 1))
     image = axes.pcolormesh(x, grid.edges, density.T, norm=LogNorm(vmin=1e-4, vmax=1), shading="flat")
@@ -40,7 +41,7 @@ def heatmap_figure(run: Run, tag: str, finding: Finding | None = None) -> Figure
         return message_figure(f"no histogram recorded for {tag}")
     figure = new_figure((WIDE[0], WIDE[1] * 1.25))
     top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=[3, 1])
-    image = _draw_heatmap(top, grid)
+    image = draw_heatmap(top, grid)
     figure.colorbar(image, ax=top, label="share of values", pad=0.01)
     top.set_title(f"{tag}: distribution over steps", loc="left")
     overflow = finding is not None and finding.id == "weight.overflow"
@@ -74,7 +75,7 @@ def overview_heatmap(run: Run, tag: str) -> Figure:
         return message_figure(f"no histogram recorded for {tag}", SMALL)
     figure = new_figure(SMALL)
     axes = figure.add_subplot()
-    _draw_heatmap(axes, grid)
+    draw_heatmap(axes, grid)
     axes.set_title(tag, loc="left")
     axes.set_xlabel("step")
     return figure
@@ -142,6 +143,8 @@ def class_counts_figure(run: Run, finding: Finding) -> Figure:
     colors = [COLORS["bad"] if v < values.mean() / 2 else COLORS["line"] for v in values]
     axes.bar(list(counts), values, color=colors)
     axes.axhline(values.mean(), color=COLORS["muted"], linestyle="--", linewidth=1, label="even share")
+    if "most_class" in finding.evidence:  # dataset.class-imbalance: its own line
+        axes.axhline(0.1 * values.max(), color=COLORS["threshold"], linestyle=":", linewidth=1, label="0.1 x the most")
     axes.set_xlabel("class")
     axes.set_ylabel("samples")
     axes.grid(axis="x", visible=False)
