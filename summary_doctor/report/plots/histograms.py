@@ -161,7 +161,7 @@ def side_by_side_figure(run: Run, tags: list[str], title: str) -> Figure:
     figure = new_figure((WIDE[0], WIDE[1]))
     panels = figure.subplots(1, len(grids), sharey=True, squeeze=False)[0]
     for axes, (tag, grid) in zip(panels, grids, strict=True):
-        image = _draw_heatmap(axes, grid)
+        image = draw_heatmap(axes, grid)
         axes.set_title(tag, loc="left")
         axes.set_xlabel("step")
     figure.colorbar(image, ax=list(panels), label="share of values", pad=0.01)
