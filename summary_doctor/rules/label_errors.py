@@ -25,13 +25,16 @@ from summary_doctor.rules._inputs import find_data_tag
 from summary_doctor.rules._labels import class_counts
 from summary_doctor.rules._series import fmt
 from summary_doctor.rules.activations import ActivationDead
+from summary_doctor.rules.api import DropoutKeepProb
 from summary_doctor.rules.base import Context, Missing, Rule, make_finding, register
 from summary_doctor.rules.dataset import MissingValues, Outliers
 from summary_doctor.rules.dynamics import LossPlateau
 from summary_doctor.rules.gradients import GradientVanishing
-from summary_doctor.rules.graph import WeightFreezing
-from summary_doctor.rules.hparams import LrTooLarge, LrTooSmall
+from summary_doctor.rules.graph import GraphWeightFreezing, WeightFreezing
+from summary_doctor.rules.graph_loss import LossFunction
+from summary_doctor.rules.graph_structure import NodeConnection, NodeMode
 from summary_doctor.rules.init import InitAllZero
+from summary_doctor.rules.learning_rate import LrTooLarge, LrTooSmall
 from summary_doctor.rules.preprocess import NotNormalized
 from summary_doctor.rules.samples import TooFewSamples, input_width, train_samples, trainable_parameters
 from summary_doctor.rules.tags import curve
@@ -46,6 +49,11 @@ OTHER_CAUSES: tuple[type[Rule], ...] = (
     GradientVanishing,
     ActivationDead,
     WeightFreezing,
+    GraphWeightFreezing,
+    NodeConnection,
+    NodeMode,
+    LossFunction,
+    DropoutKeepProb,
     InitAllZero,
     MissingValues,
     Outliers,
