@@ -76,6 +76,39 @@ def same_eval_turn(cause: Finding, effect: Finding) -> bool:
     return best is not None and best == effect.evidence.get("best_step")
 
 
+def measured_at(key: str) -> Evidence:
+    """The cause rule measured the effect's first step itself (e.g. the first NaN loss step, in its evidence)."""
+    return lambda cause, effect: effect.step is not None and cause.evidence.get(key) == effect.step
+
+
+def among_its_steps(cause: Finding, effect: Finding) -> bool:
+    """The effect began at one of the steps where the cause was seen (e.g. a batch holding an outlier)."""
+    steps = cause.evidence.get("steps")
+    return isinstance(steps, list) and effect.step in steps
+
+
+def same_stall(cause: Finding, effect: Finding) -> bool:
+    """Both findings read the same stall of the loss."""
+    stall = cause.evidence.get("stall_step")
+    return stall is not None and stall == effect.evidence.get("stall_step")
+
+
+def in_the_graph(cause: Finding, effect: Finding) -> bool:
+    """The cause is a fact of the computation graph, true at every step, and the effect appeared in training.
+
+    Used only for pairs where the structure itself bounds what training can
+    do (a Softmax before a logits loss puts a floor under the loss), and
+    listed after every measured cause, so a measured one wins.
+    """
+    return cause.step is None and effect.step is not None
+
+
+def unbounded_loss(cause: Finding, effect: Finding) -> bool:
+    """graph.loss-function saw the loss go below zero: a loss without a floor drives the weights away."""
+    lowest = cause.evidence.get("lowest_loss")
+    return isinstance(lowest, (int, float)) and lowest < 0 and effect.step is not None
+
+
 def updates(direction: str, evidence: Evidence) -> Evidence:
     """For weight.update-ratio effects: only the finding about updates too large (or too small)."""
     return lambda cause, effect: effect.evidence.get("direction") == direction and evidence(cause, effect)
@@ -96,11 +129,16 @@ class Link:
 
 
 LINKS: tuple[Link, ...] = (
+    Link("loss.nan-inf", "dataset.missing-values", measured_at("loss_first_nonfinite_step")),
+    Link("loss.nan-inf", "api.div-no-nan", measured_at("first_nonfinite_step")),
+    Link("loss.nan-inf", "dataset.outliers", among_its_steps),
+    Link("loss.nan-inf", "preprocess.not-normalized", not_later),
     Link("loss.nan-inf", "loss.diverging", earlier),
     Link("loss.nan-inf", "gradient.exploding", earlier),
     Link("loss.nan-inf", "hparam.lr-too-large", large_updates_first),
     Link("loss.diverging", "hparam.lr-too-large", large_updates_first),
     Link("loss.oscillating", "hparam.lr-too-large", large_updates_first),
+    Link("loss.plateau", "dataset.label-errors", same_stall),
     Link("loss.plateau", "activation.dead", held_from_the_start),
     Link("loss.plateau", "gradient.vanishing", held_from_the_start),
     Link("loss.plateau", "hparam.lr-too-small", not_later),
@@ -117,6 +155,9 @@ LINKS: tuple[Link, ...] = (
     Link("weight.update-ratio", "activation.dead", updates("too-small", held_from_the_start)),
     Link("weight.update-ratio", "gradient.vanishing", updates("too-small", held_from_the_start)),
     Link("metric.overfitting", "hparam.too-many-epochs", same_eval_turn),
+    Link("hparam.lr-too-large", "graph.loss-function", unbounded_loss),
+    Link("loss.plateau", "graph.loss-function", in_the_graph),
+    Link("loss.nan-inf", "api.dropout-keep-prob", in_the_graph),
 )
 
 

@@ -51,8 +51,48 @@ def test_every_declared_pair_names_known_ids() -> None:
             "cnn_dead_relu_bn",
             {"activation.dead": None, "loss.plateau": "activation.dead", "weight.update-ratio": "activation.dead"},
         ),
-        ("overfitting", {"hparam.too-many-epochs": None, "metric.overfitting": "hparam.too-many-epochs"}),
-        ("plateau", {"loss.plateau": None}),
+        (
+            "overfitting",
+            {
+                "dataset.too-few-samples": None,
+                "hparam.too-many-epochs": None,
+                "metric.overfitting": "hparam.too-many-epochs",
+            },
+        ),
+        ("plateau", {"dataset.label-errors": None, "loss.plateau": "dataset.label-errors"}),
+        (
+            "mlp_input_nan",
+            {
+                "dataset.missing-values": None,
+                "loss.nan-inf": "dataset.missing-values",
+                "weight.overflow": "loss.nan-inf",
+            },
+        ),
+        ("mlp_input_spike_outliers", {"dataset.outliers": None, "loss.nan-inf": "dataset.outliers"}),
+        (
+            "cnn_raw_pixels_unnormalized",
+            {
+                "preprocess.not-normalized": None,
+                "loss.nan-inf": "preprocess.not-normalized",
+                "weight.update-ratio": "loss.nan-inf",
+            },
+        ),
+        (
+            "mlp_batch_std_div_zero",
+            {"api.div-no-nan": None, "loss.nan-inf": "api.div-no-nan", "weight.overflow": "loss.nan-inf"},
+        ),
+        ("mlp_softmax_before_crossentropyloss", {"graph.loss-function": None, "loss.plateau": "graph.loss-function"}),
+        ("mlp_dropout_p09", {"api.dropout-keep-prob": None, "loss.nan-inf": "api.dropout-keep-prob"}),
+        (
+            "mlp_nllloss_on_logits",
+            {
+                "graph.loss-function": None,
+                "hparam.lr-too-large": "graph.loss-function",
+                "loss.nan-inf": "hparam.lr-too-large",
+                "weight.overflow": "loss.nan-inf",
+                "weight.update-ratio": "hparam.lr-too-large",
+            },
+        ),
     ],
 )
 def test_fault_fixtures_link_their_consequences_to_the_cause(fixture_run, name: str, expected: dict) -> None:

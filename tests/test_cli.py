@@ -173,6 +173,7 @@ def test_json_says_which_finding_explains_which(capsys) -> None:
     _, out, _ = run_cli(capsys, str(FIXTURES / "lr_too_large"), "--format", "json")
     causes = {f["id"]: f["caused_by"] for f in json.loads(out)["runs"][0]["findings"]}
     assert causes == {
+        "dataset.too-few-samples": None,  # info: neither a cause nor an effect
         "hparam.lr-too-large": None,
         "loss.diverging": "hparam.lr-too-large",
         "loss.nan-inf": "loss.diverging",

@@ -177,7 +177,6 @@ def test_random_labels_are_suspected_and_said_to_be_indirect(fixture_run, name):
         "lr_too_small",
         "cnn_lr_too_large_adam",  # a stall after too-large steps
         "cnn_dead_relu_bn",
-        "cnn_raw_pixels_unnormalized",  # a stall from unnormalised input
     ],
 )
 def test_stalls_with_another_cause_do_not_blame_the_labels(fixture_run, name):
