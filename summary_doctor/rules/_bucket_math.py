@@ -1,0 +1,320 @@
+"""Bucket statistics and CDF distances of many histograms at once, bit for bit the one-histogram helpers.
+
+``bucket_stats`` and ``cdf_distance`` (in ``_histograms``) define the numbers;
+this module computes the same numbers over a whole :class:`BucketTable`
+with a few numpy passes instead of thousands of small calls. Equal means
+equal bits, so every floating-point step is taken in the same order:
+
+* sums over a histogram's buckets run over rows of equal length, where
+  numpy's ``sum(axis=1)`` adds exactly as ``sum()`` of one row does;
+* a CDF is evaluated as ``np.interp`` does it (ordered buckets: the value at
+  the last equal knot, else ``slope * (x - x_j) + y_j``) or, for buckets that
+  overlap by a rounding error, as the clipped per-bucket sum does (whole
+  buckets first, exactly, then the few buckets that hold ``x``, in order).
+
+Histograms that fit neither shape (zero-width or unordered buckets) are left
+to the one-histogram helper: rare, and always right.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from summary_doctor.reader.buckets import BucketTable, _ranges
+
+STAT_COLUMNS = ("std", "abs_mean", "l2", "zero_fraction", "nonpositive")
+
+
+def by_size(table: BucketTable, positions: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, ...]]:
+    """Histograms grouped by bucket count: positions, and left/width/count as (histograms x buckets) arrays."""
+    positions = np.arange(len(table)) if positions is None else positions
+    sizes = table.sizes[positions]
+    for size in np.unique(sizes):
+        group = positions[sizes == size]
+        flat = (table.offsets[group][:, None] + np.arange(size)).ravel()
+        shape = (len(group), int(size))
+        yield group, *(a[flat].reshape(shape) for a in (table.left, table.width, table.count.astype(float)))
+
+
+def chunks(sizes: np.ndarray, limit: int) -> list[np.ndarray]:
+    """Consecutive positions split so that each part's ``sizes`` add up to about ``limit`` at most."""
+    cut = np.floor_divide(np.cumsum(sizes), limit)
+    return [np.flatnonzero(cut == k) for k in np.unique(cut)]
+
+
+def abs_mean_per_bucket(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Mean of |x| for x uniform on [left, right]: exact for buckets straddling zero too."""
+    width = np.where(right > left, right - left, 1.0)
+    straddle = (left * right < 0) & (right > left)
+    return np.where(straddle, (left**2 + right**2) / (2 * width), np.abs(left + right) / 2)
+
+
+def table_stats(table: BucketTable, means: np.ndarray) -> np.ndarray:
+    """``bucket_stats`` of every histogram of ``table`` (``means[i]`` for histogram ``i``): (n, 5)."""
+    out = np.full((len(table), len(STAT_COLUMNS)), np.nan)
+    for group, left, width, counts in by_size(table):
+        out[group] = _group_stats(left, width, counts, means[group])
+    return out
+
+
+def _group_stats(left: np.ndarray, width: np.ndarray, counts: np.ndarray, means: np.ndarray) -> np.ndarray:
+    total = counts.sum(axis=1)
+    right = left + width
+    centre = left + width / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centre_mean = np.where(np.isfinite(means), means, (counts * centre).sum(axis=1) / total)
+        variance = (counts * ((centre - centre_mean[:, None]) ** 2 + width**2 / 12)).sum(axis=1) / total
+        last = np.arange(left.shape[1]) == left.shape[1] - 1
+        holds_zero = (left <= 0) & ((right > 0) | ((right == 0) & last))
+        holds_zero |= (width == 0) & (left == 0)
+        stats = np.column_stack(
+            [
+                np.sqrt(np.maximum(variance, 0.0)),
+                (counts * abs_mean_per_bucket(left, right)).sum(axis=1) / total,
+                np.sqrt((counts * centre**2).sum(axis=1)),
+                np.where(holds_zero, counts, 0.0).sum(axis=1) / total,
+                np.where((right <= 0) | holds_zero, counts, 0.0).sum(axis=1) / total,
+            ]
+        )
+    stats[~(total > 0)] = np.nan
+    return stats
+
+
+# --- CDFs of whole tables --------------------------------------------------------------------
+
+INTERP, CLIPPED, SCALAR = 0, 1, 2
+
+
+@dataclass
+class Curves:
+    """Each histogram's CDF at its own distinct bucket edges ("knots"), computed once per histogram.
+
+    Histogram ``i`` owns knots ``start[i]:start[i] + size[i]``. ``kind`` says how
+    ``_cdf`` evaluates it: INTERP (ordered buckets, ``np.interp``), CLIPPED
+    (buckets overlapping by a rounding error: a clipped sum over buckets) or
+    SCALAR (anything else, left to the one-histogram helper). For a point
+    just right of a knot, ``slope`` (INTERP) or ``window`` (CLIPPED: the
+    buckets it falls in) says how to get its value.
+    """
+
+    table: BucketTable
+    kind: np.ndarray
+    start: np.ndarray
+    size: np.ndarray
+    knots: np.ndarray
+    value: np.ndarray
+    slope: np.ndarray
+    window: np.ndarray
+    total: np.ndarray
+    before: np.ndarray
+
+
+def curves(table: BucketTable) -> Curves:
+    """The knots of every histogram's CDF with the CDF there, and how to evaluate it between knots."""
+    m = len(table)
+    kind = np.full(m, SCALAR, dtype=np.int8)
+    total = np.ones(m)
+    before = np.zeros(len(table.count))  # per bucket: the counts of the buckets before it, exactly
+    groups = []
+    for group, left, width, count in by_size(table):
+        right = left + width
+        finite = np.isfinite(left).all(axis=1) & np.isfinite(width).all(axis=1)
+        usable = finite & (width > 0).all(axis=1) & (left.shape[1] > 0)
+        ordered = usable & (left[:, 1:] >= right[:, :-1]).all(axis=1)
+        monotone = (np.diff(left, axis=1) >= 0).all(axis=1) & (np.diff(right, axis=1) >= 0).all(axis=1)
+        clipped = usable & ~ordered & monotone
+        clipped |= left.shape[1] == 0
+        kind[group[ordered]], kind[group[clipped]] = INTERP, CLIPPED
+        sums = count.sum(axis=1)
+        total[group] = np.where(sums == 0, 1.0, sums)
+        cumulative = np.cumsum(count, axis=1)
+        before[(table.offsets[group][:, None] + np.arange(left.shape[1])).ravel()] = (cumulative - count).ravel()
+        groups.append(_interp_knots(group[ordered], left[ordered], right[ordered], count[ordered]))
+        groups.append(_clipped_knots(group[clipped], left[clipped], right[clipped]))
+    return _assemble(table, kind, total, before, groups)
+
+
+def _interp_knots(group, left, right, count):
+    """Distinct edges of ordered histograms, ``np.interp``'s value there and its slope to the next edge."""
+    k, n = left.shape
+    total = count.sum(axis=1)
+    total = np.where(total == 0, 1.0, total)[:, None]
+    cumulative = np.cumsum(count, axis=1) / total
+    xs = np.stack([left, right], axis=2).reshape(k, 2 * n)
+    ys = np.stack([cumulative - count / total, cumulative], axis=2).reshape(k, 2 * n)
+    last = np.ones(xs.shape, dtype=bool)
+    last[:, :-1] = xs[:, 1:] != xs[:, :-1]
+    row, j = np.nonzero(last)
+    after = np.minimum(j + 1, 2 * n - 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slope = (ys[row, after] - ys[row, j]) / (xs[row, after] - xs[row, j])
+    return group, last.sum(axis=1), xs[row, j], ys[row, j], slope, np.zeros((len(row), 2), dtype=np.int64)
+
+
+def _clipped_knots(group, left, right):
+    """Distinct edges of histograms whose buckets overlap by rounding, and the buckets around each.
+
+    For a point x, buckets ending below x count whole, buckets starting at or
+    after x count nothing, and the window between them is clipped: so the
+    value at a knot needs (#right < x, #left < x), a point just right of it
+    (#right <= x, #left <= x).
+    """
+    n = left.shape[1]
+    edges = np.concatenate([left, right], axis=1)
+    order = np.argsort(edges, axis=1, kind="stable")
+    is_left = order < n
+    ordered = np.take_along_axis(edges, order, axis=1)
+    last = np.ones(ordered.shape, dtype=bool)
+    last[:, :-1] = ordered[:, 1:] != ordered[:, :-1]
+    row, j = np.nonzero(last)
+    first = np.zeros_like(j)
+    same = row[1:] == row[:-1]
+    first[1:] = np.where(same, j[:-1] + 1, 0)
+    lefts, rights = np.cumsum(is_left, axis=1), np.cumsum(~is_left, axis=1)
+    at = np.column_stack([rights[row, first] - ~is_left[row, first], lefts[row, first] - is_left[row, first]])
+    after = np.column_stack([rights[row, j], lefts[row, j]])
+    return group, last.sum(axis=1), ordered[row, j], at, None, after
+
+
+def _assemble(table, kind, total, before, groups) -> Curves:
+    size = np.zeros(len(table), dtype=np.int64)
+    for group, sizes, *_ in groups:
+        size[group] = sizes
+    start = np.concatenate([[0], np.cumsum(size)[:-1]]).astype(np.int64)
+    count = int(size.sum())
+    knots, value, slope = np.zeros(count), np.zeros(count), np.zeros(count)
+    window = np.zeros((count, 2), dtype=np.int64)
+    cv = Curves(table, kind, start, size, knots, value, slope, window, total, before)
+    for (group, sizes, x, y, s, w), clipped in zip(groups, [False, True] * (len(groups) // 2), strict=True):
+        where = _ranges(start[group], sizes)
+        knots[where] = x
+        if clipped:
+            owner = np.repeat(group, sizes)
+            value[where] = clipped_values(cv, owner, x, y)
+        else:
+            value[where], slope[where] = y, s
+        window[where] = w
+    return cv
+
+
+def clipped_values(cv: Curves, owner: np.ndarray, x: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """``_cdf``'s clipped sum at points ``x`` of histograms ``owner``: whole buckets, then the window in order."""
+    table = cv.table
+    base = table.offsets[owner]
+    first, end = window[:, 0], window[:, 1]
+    sizes = table.sizes[owner]
+    inside = first < sizes
+    acc = np.where(inside, cv.before[np.minimum(base + first, len(cv.before) - 1)], 0.0)
+    whole = ~inside & (sizes > 0)
+    acc[whole] = (cv.before[base[whole] + sizes[whole] - 1] + table.count[base[whole] + sizes[whole] - 1])
+    for d in range(int((end - first).max(initial=0))):
+        active = np.flatnonzero(end - first > d)
+        i = base[active] + first[active] + d
+        part = np.clip((x[active] - table.left[i]) / table.width[i], 0, 1)
+        acc[active] = acc[active] + table.count[i].astype(float) * part
+    return acc / cv.total[owner]
+
+
+def _foreign_values(cv: Curves, owner: np.ndarray, x: np.ndarray, rank: np.ndarray, equal: np.ndarray) -> np.ndarray:
+    """CDF of histograms ``owner`` at points ``x``, given how many of their knots are <= x (``rank``)."""
+    knot = cv.start[owner] + np.maximum(rank - 1, 0)
+    out = np.zeros(len(x))
+    at_knot = equal & (rank > 0)
+    out[at_knot] = cv.value[knot[at_knot]]
+    between = ~at_knot & (rank > 0)
+    interp = between & (cv.kind[owner] == INTERP)
+    beyond = interp & (rank == cv.size[owner])
+    out[beyond] = 1.0
+    interp &= ~beyond
+    k = knot[interp]
+    out[interp] = cv.slope[k] * (x[interp] - cv.knots[k]) + cv.value[k]
+    clipped = np.flatnonzero(between & (cv.kind[owner] == CLIPPED))
+    out[clipped] = clipped_values(cv, owner[clipped], x[clipped], cv.window[knot[clipped]])
+    return out
+
+
+def consecutive_distances(cv: Curves, first: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """``cdf_distance`` between histogram ``i`` and ``i + 1`` of the table, for each ``i`` in ``first``."""
+    out = np.zeros(len(first))
+    scalar = (cv.kind[first] == SCALAR) | (cv.kind[first + 1] == SCALAR)
+    for i in np.flatnonzero(scalar):
+        out[i] = _scalar_distance(cv.table, first[i])
+    vector = np.flatnonzero(~scalar)
+    for begin in range(0, len(vector), chunk):
+        part = vector[begin : begin + chunk]
+        out[part] = _pair_distances(cv, first[part], first[part] + 1)
+    return out
+
+
+def _scalar_distance(table: BucketTable, i: int) -> float:
+    from summary_doctor.reader.run import Buckets
+    from summary_doctor.rules._histograms import cdf_distance
+
+    return cdf_distance(Buckets(*table.row(i)), Buckets(*table.row(i + 1)))
+
+
+def _padded(cv: Curves, hist: np.ndarray, width: int) -> np.ndarray:
+    rows = np.full((len(hist), width), np.inf)
+    size = cv.size[hist]
+    row = np.repeat(np.arange(len(hist)), size)
+    col = _ranges(np.zeros(len(hist), dtype=np.int64), size)
+    rows[row, col] = cv.knots[_ranges(cv.start[hist], size)]
+    return rows
+
+
+def _pair_distances(cv: Curves, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Trapezoid of |F_a - F_b| over the union of both knot sets, for pairs of histograms."""
+    width_a, width_b = int(cv.size[a].max(initial=0)), int(cv.size[b].max(initial=0))
+    merged = np.concatenate([_padded(cv, a, width_a), _padded(cv, b, width_b)], axis=1)
+    order = np.argsort(merged, axis=1, kind="stable")
+    position = np.empty_like(order)
+    np.put_along_axis(position, order, np.arange(merged.shape[1]), axis=1)
+    ordered = np.take_along_axis(merged, order, axis=1)
+    # a's knots: how many of b's knots are below (the b knots merged before them), and whether one is equal
+    row_a, col_a = np.nonzero(np.arange(width_a) < cv.size[a][:, None])
+    q = position[row_a, col_a]
+    x_a = merged[row_a, col_a]
+    nxt = np.minimum(q + 1, merged.shape[1] - 1)
+    equal_b = (ordered[row_a, nxt] == x_a) & (order[row_a, nxt] >= width_a) & (q + 1 < merged.shape[1])
+    fb_at_a = _foreign_values(cv, b[row_a], x_a, q - col_a + equal_b, equal_b)
+    fa_at_a = cv.value[cv.start[a][row_a] + col_a]
+    # b's knots: how many of a's knots are at or below (merged before them: ties put a first)
+    row_b, col_b = np.nonzero(np.arange(width_b) < cv.size[b][:, None])
+    q_b = position[row_b, width_a + col_b]
+    x_b = merged[row_b, width_a + col_b]
+    rank_a = q_b - col_b
+    knot_a = cv.start[a][row_b] + np.maximum(rank_a - 1, 0)
+    equal_a = (rank_a > 0) & (cv.knots[knot_a] == x_b)
+    keep = ~equal_a
+    row_b, q_b, x_b = row_b[keep], q_b[keep], x_b[keep]
+    fa_at_b = _foreign_values(cv, a[row_b], x_b, rank_a[keep], equal_a[keep])
+    fb_at_b = cv.value[cv.start[b][row_b] + col_b[keep]]
+    return _trapezoids(
+        merged.shape,
+        np.concatenate([row_a, row_b]),
+        np.concatenate([q, q_b]),
+        np.concatenate([x_a, x_b]),
+        np.abs(np.concatenate([fa_at_a - fb_at_a, fa_at_b - fb_at_b])),
+    )
+
+
+def _trapezoids(shape: tuple[int, int], row: np.ndarray, position: np.ndarray, x: np.ndarray, gap: np.ndarray):
+    """Per pair, ``((gap[1:] + gap[:-1]) / 2 * diff(x)).sum()`` over its grid points in merged order."""
+    filled = np.zeros(shape, dtype=bool)
+    filled[row, position] = True
+    xs, gaps = np.zeros(shape), np.zeros(shape)
+    xs[row, position], gaps[row, position] = x, gap
+    row, x, gap = np.nonzero(filled)[0], xs[filled], gaps[filled]
+    terms = (gap[1:] + gap[:-1]) / 2 * np.diff(x)
+    same = row[1:] == row[:-1]
+    terms, owner = terms[same], row[1:][same]
+    lengths = np.bincount(owner, minlength=shape[0])
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    out = np.zeros(shape[0])
+    for length in np.unique(lengths[lengths > 0]):
+        pairs = np.flatnonzero(lengths == length)
+        out[pairs] = terms[(starts[pairs][:, None] + np.arange(length))].sum(axis=1)
+    return out
