@@ -110,6 +110,10 @@ class Curves:
     window: np.ndarray
     total: np.ndarray
     before: np.ndarray
+    # CLIPPED, just right of each knot: the exact count below the window, and its one bucket (if one)
+    base: np.ndarray | None = None
+    one: tuple[np.ndarray, ...] | None = None  # count, left, width of the window's bucket (0, 0, 1 if none)
+    wide: np.ndarray | None = None  # the window holds more than one bucket
 
 
 def curves(table: BucketTable) -> Curves:
@@ -197,7 +201,29 @@ def _assemble(table, kind, total, before, groups) -> Curves:
         else:
             value[where], slope[where] = y, s
         window[where] = w
+    _window_buckets(cv)
     return cv
+
+
+def _window_buckets(cv: Curves) -> None:
+    """Per knot, what the clipped sum just right of it needs, so points there cost a few gathers."""
+    table = cv.table
+    owner = np.repeat(np.arange(len(cv.size)), cv.size)
+    first, size = cv.window[:, 0], cv.window[:, 1] - cv.window[:, 0]
+    n = table.sizes[owner]
+    bucket = np.minimum(table.offsets[owner] + first, max(len(table.count) - 1, 0))
+    last = np.maximum(table.offsets[owner] + n - 1, 0)
+    if len(table.count):
+        cv.base = np.where(first < n, cv.before[bucket], cv.before[last] + table.count[last])
+        one = size == 1
+        cv.one = (
+            np.where(one, table.count[bucket], 0).astype(float),
+            np.where(one, table.left[bucket], 0.0),
+            np.where(one, table.width[bucket], 1.0),
+        )
+    else:
+        cv.base, cv.one = np.zeros(len(owner)), (np.zeros(len(owner)), np.zeros(len(owner)), np.ones(len(owner)))
+    cv.wide = (size > 1) & (cv.kind[owner] == CLIPPED)
 
 
 def clipped_values(cv: Curves, owner: np.ndarray, x: np.ndarray, window: np.ndarray) -> np.ndarray:
@@ -220,19 +246,20 @@ def clipped_values(cv: Curves, owner: np.ndarray, x: np.ndarray, window: np.ndar
 
 def _foreign_values(cv: Curves, owner: np.ndarray, x: np.ndarray, rank: np.ndarray, equal: np.ndarray) -> np.ndarray:
     """CDF of histograms ``owner`` at points ``x``, given how many of their knots are <= x (``rank``)."""
-    knot = cv.start[owner] + np.maximum(rank - 1, 0)
-    out = np.zeros(len(x))
-    at_knot = equal & (rank > 0)
-    out[at_knot] = cv.value[knot[at_knot]]
-    between = ~at_knot & (rank > 0)
-    interp = between & (cv.kind[owner] == INTERP)
-    beyond = interp & (rank == cv.size[owner])
-    out[beyond] = 1.0
-    interp &= ~beyond
-    k = knot[interp]
-    out[interp] = cv.slope[k] * (x[interp] - cv.knots[k]) + cv.value[k]
-    clipped = np.flatnonzero(between & (cv.kind[owner] == CLIPPED))
-    out[clipped] = clipped_values(cv, owner[clipped], x[clipped], cv.window[knot[clipped]])
+    if not len(cv.knots):
+        return np.zeros(len(x))
+    k = np.minimum(cv.start[owner] + np.maximum(rank - 1, 0), len(cv.knots) - 1)
+    kind = cv.kind[owner]
+    count, left, width = cv.one[0][k], cv.one[1][k], cv.one[2][k]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        interp = cv.slope[k] * (x - cv.knots[k]) + cv.value[k]
+        clipped = (cv.base[k] + count * np.clip((x - left) / width, 0, 1)) / cv.total[owner]
+    out = np.where(kind == INTERP, np.where(rank == cv.size[owner], 1.0, interp), clipped)
+    out = np.where(equal, cv.value[k], out)
+    out[rank == 0] = 0.0
+    wide = np.flatnonzero(cv.wide[k] & ~equal & (rank > 0))
+    if len(wide):
+        out[wide] = clipped_values(cv, owner[wide], x[wide], cv.window[k[wide]])
     return out
 
 
@@ -257,64 +284,70 @@ def _scalar_distance(table: BucketTable, i: int) -> float:
 
 
 def _padded(cv: Curves, hist: np.ndarray, width: int) -> np.ndarray:
-    rows = np.full((len(hist), width), np.inf)
+    rows = np.full(len(hist) * width, np.inf)
     size = cv.size[hist]
-    row = np.repeat(np.arange(len(hist)), size)
-    col = _ranges(np.zeros(len(hist), dtype=np.int64), size)
-    rows[row, col] = cv.knots[_ranges(cv.start[hist], size)]
-    return rows
+    rows[_ranges(np.arange(len(hist)) * width, size)] = cv.knots[_ranges(cv.start[hist], size)]
+    return rows.reshape(len(hist), width)
 
 
 def _pair_distances(cv: Curves, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Trapezoid of |F_a - F_b| over the union of both knot sets, for pairs of histograms."""
     width_a, width_b = int(cv.size[a].max(initial=0)), int(cv.size[b].max(initial=0))
     merged = np.concatenate([_padded(cv, a, width_a), _padded(cv, b, width_b)], axis=1)
-    order = np.argsort(merged, axis=1, kind="stable")
-    position = np.empty_like(order)
-    np.put_along_axis(position, order, np.arange(merged.shape[1]), axis=1)
-    ordered = np.take_along_axis(merged, order, axis=1)
-    # a's knots: how many of b's knots are below (the b knots merged before them), and whether one is equal
-    row_a, col_a = np.nonzero(np.arange(width_a) < cv.size[a][:, None])
-    q = position[row_a, col_a]
-    x_a = merged[row_a, col_a]
-    nxt = np.minimum(q + 1, merged.shape[1] - 1)
-    equal_b = (ordered[row_a, nxt] == x_a) & (order[row_a, nxt] >= width_a) & (q + 1 < merged.shape[1])
-    fb_at_a = _foreign_values(cv, b[row_a], x_a, q - col_a + equal_b, equal_b)
+    p, width = merged.shape
+    order = np.argsort(merged, axis=1, kind="stable").ravel()
+    base = np.repeat(np.arange(p) * width, width)
+    position = np.empty(p * width, dtype=np.int64)
+    position[base + order] = np.tile(np.arange(width), p)
+    flat, ordered = merged.ravel(), merged.ravel()[base + order]
+    # a's knots: b knots merged before them, and whether the next merged one is an equal b knot
+    row_a = np.repeat(np.arange(p), cv.size[a])
+    col_a = _ranges(np.zeros(p, dtype=np.int64), cv.size[a])
+    at_a = row_a * width + col_a
+    q_a, x_a = position[at_a], flat[at_a]
+    nxt = row_a * width + np.minimum(q_a + 1, width - 1)
+    equal_b = (ordered[nxt] == x_a) & (order[nxt] >= width_a) & (q_a + 1 < width)
+    fb_at_a = _foreign_values(cv, b[row_a], x_a, q_a - col_a + equal_b, equal_b)
     fa_at_a = cv.value[cv.start[a][row_a] + col_a]
-    # b's knots: how many of a's knots are at or below (merged before them: ties put a first)
-    row_b, col_b = np.nonzero(np.arange(width_b) < cv.size[b][:, None])
-    q_b = position[row_b, width_a + col_b]
-    x_b = merged[row_b, width_a + col_b]
+    # b's knots: a knots at or below them merged before them (ties put a first); equal ones are dropped
+    row_b = np.repeat(np.arange(p), cv.size[b])
+    col_b = _ranges(np.zeros(p, dtype=np.int64), cv.size[b])
+    at_b = row_b * width + width_a + col_b
+    q_b, x_b = position[at_b], flat[at_b]
     rank_a = q_b - col_b
-    knot_a = cv.start[a][row_b] + np.maximum(rank_a - 1, 0)
-    equal_a = (rank_a > 0) & (cv.knots[knot_a] == x_b)
+    knot_a = np.minimum(cv.start[a][row_b] + np.maximum(rank_a - 1, 0), max(len(cv.knots) - 1, 0))
+    equal_a = (rank_a > 0) & (cv.knots[knot_a] == x_b) if len(cv.knots) else np.zeros(len(x_b), dtype=bool)
     keep = ~equal_a
     row_b, q_b, x_b = row_b[keep], q_b[keep], x_b[keep]
     fa_at_b = _foreign_values(cv, a[row_b], x_b, rank_a[keep], equal_a[keep])
     fb_at_b = cv.value[cv.start[b][row_b] + col_b[keep]]
-    return _trapezoids(
-        merged.shape,
-        np.concatenate([row_a, row_b]),
-        np.concatenate([q, q_b]),
-        np.concatenate([x_a, x_b]),
-        np.abs(np.concatenate([fa_at_a - fb_at_a, fa_at_b - fb_at_b])),
-    )
+    slots = np.concatenate([row_a * width + q_a, row_b * width + q_b])
+    x = np.concatenate([x_a, x_b])
+    gap = np.abs(np.concatenate([fa_at_a - fb_at_a, fa_at_b - fb_at_b]))
+    return _trapezoids(p, width, slots, x, gap)
 
 
-def _trapezoids(shape: tuple[int, int], row: np.ndarray, position: np.ndarray, x: np.ndarray, gap: np.ndarray):
-    """Per pair, ``((gap[1:] + gap[:-1]) / 2 * diff(x)).sum()`` over its grid points in merged order."""
-    filled = np.zeros(shape, dtype=bool)
-    filled[row, position] = True
-    xs, gaps = np.zeros(shape), np.zeros(shape)
-    xs[row, position], gaps[row, position] = x, gap
-    row, x, gap = np.nonzero(filled)[0], xs[filled], gaps[filled]
+def _trapezoids(p: int, width: int, slots: np.ndarray, x: np.ndarray, gap: np.ndarray) -> np.ndarray:
+    """Per pair, ``((gap[1:] + gap[:-1]) / 2 * diff(x)).sum()`` over its grid points in merged order.
+
+    ``slots`` is each point's place ``pair * width + merged position``.
+    """
+    where = np.full(p * width, -1, dtype=np.int64)
+    where[slots] = np.arange(len(slots))
+    order = where[where >= 0]
+    row, x, gap = slots[order] // width, x[order], gap[order]
     terms = (gap[1:] + gap[:-1]) / 2 * np.diff(x)
     same = row[1:] == row[:-1]
     terms, owner = terms[same], row[1:][same]
-    lengths = np.bincount(owner, minlength=shape[0])
+    lengths = np.bincount(owner, minlength=p)
+    return _segment_sums(terms, lengths)
+
+
+def _segment_sums(terms: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``terms[start:start + n].sum()`` for consecutive segments of ``lengths``: numpy's own summation order."""
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    out = np.zeros(shape[0])
+    out = np.zeros(len(lengths))
     for length in np.unique(lengths[lengths > 0]):
-        pairs = np.flatnonzero(lengths == length)
-        out[pairs] = terms[(starts[pairs][:, None] + np.arange(length))].sum(axis=1)
+        segments = np.flatnonzero(lengths == length)
+        out[segments] = terms[(starts[segments][:, None] + np.arange(length))].sum(axis=1)
     return out
