@@ -235,7 +235,7 @@ def clipped_values(cv: Curves, owner: np.ndarray, x: np.ndarray, window: np.ndar
     inside = first < sizes
     acc = np.where(inside, cv.before[np.minimum(base + first, len(cv.before) - 1)], 0.0)
     whole = ~inside & (sizes > 0)
-    acc[whole] = (cv.before[base[whole] + sizes[whole] - 1] + table.count[base[whole] + sizes[whole] - 1])
+    acc[whole] = cv.before[base[whole] + sizes[whole] - 1] + table.count[base[whole] + sizes[whole] - 1]
     for d in range(int((end - first).max(initial=0))):
         active = np.flatnonzero(end - first > d)
         i = base[active] + first[active] + d
