@@ -122,7 +122,15 @@ def tag_table(run: Run, frame: str = "histograms") -> pd.DataFrame:
 
     Layer order is the graph's parameter order (input side first); tags whose
     parameter is not in the graph follow in order of first appearance.
+    Computed once per run and frame (every histogram rule asks).
     """
+    key = ("tag_table", frame)
+    if key not in run.derived:
+        run.derived[key] = _tag_table(run, frame)
+    return run.derived[key].copy()
+
+
+def _tag_table(run: Run, frame: str) -> pd.DataFrame:
     rows = run.current(frame)
     tags = list(dict.fromkeys(rows["tag"]))
     params = graph_parameters(run)
@@ -150,6 +158,13 @@ def _parameter_of(tag: str, kind: TagKind) -> str | None:
 
 def rows_of_kind(run: Run, *kinds: TagKind, frame: str = "histograms") -> pd.DataFrame:
     """Current rows of ``frame`` whose tag is one of ``kinds``, with tag-table columns, by tag then step."""
+    key = ("rows_of_kind", frame, tuple(sorted(k.value for k in kinds)))
+    if key not in run.derived:
+        run.derived[key] = _rows_of_kind(run, kinds, frame)
+    return run.derived[key].copy()
+
+
+def _rows_of_kind(run: Run, kinds: tuple[TagKind, ...], frame: str) -> pd.DataFrame:
     table = tag_table(run, frame)
     table = table[table["kind"].isin([k.value for k in kinds])]
     rows = run.current(frame)
@@ -217,7 +232,7 @@ def with_bucket_stats(run: Run, rows: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([rows, pd.DataFrame(stats, index=rows.index, columns=list(STAT_COLUMNS))], axis=1)
 
 
-STATS_CHUNK_BYTES = 16 * 2**20  # encoded bytes decoded at once: bounds the memory of a large run
+STATS_CHUNK_BYTES = 4 * 2**20  # encoded bytes decoded at once: bounds the memory of a large run
 
 
 def histogram_stats(run: Run, index: pd.Index) -> np.ndarray:

@@ -103,7 +103,7 @@ def _histogram_ratios(run: Run, *, skip: set[str]) -> pd.DataFrame:
     )
 
 
-RATIO_CHUNK_BYTES = 16 * 2**20  # encoded bytes decoded at once: bounds the memory of a large run
+RATIO_CHUNK_BYTES = 4 * 2**20  # encoded bytes decoded at once: bounds the memory of a large run
 
 
 def _measured(run: Run, rows: pd.DataFrame, first: np.ndarray, gap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
