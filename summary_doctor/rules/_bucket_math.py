@@ -144,18 +144,31 @@ def curves(table: BucketTable) -> Curves:
 def _interp_knots(group, left, right, count):
     """Distinct edges of ordered histograms, ``np.interp``'s value there and its slope to the next edge."""
     k, n = left.shape
+    if not k * n:
+        return (
+            group,
+            np.zeros(k, dtype=np.int64),
+            np.zeros(0),
+            np.zeros(0),
+            np.zeros(0),
+            np.zeros((0, 2), dtype=np.int64),
+        )
     total = count.sum(axis=1)
     total = np.where(total == 0, 1.0, total)[:, None]
     cumulative = np.cumsum(count, axis=1) / total
-    xs = np.stack([left, right], axis=2).reshape(k, 2 * n)
-    ys = np.stack([cumulative - count / total, cumulative], axis=2).reshape(k, 2 * n)
-    last = np.ones(xs.shape, dtype=bool)
-    last[:, :-1] = xs[:, 1:] != xs[:, :-1]
-    row, j = np.nonzero(last)
-    after = np.minimum(j + 1, 2 * n - 1)
+    xs, ys = np.empty((k, 2 * n)), np.empty((k, 2 * n))
+    xs[:, 0::2], xs[:, 1::2] = left, right
+    ys[:, 0::2], ys[:, 1::2] = cumulative - count / total, cumulative
+    xs, ys = xs.ravel(), ys.ravel()
+    last = np.ones(len(xs), dtype=bool)
+    last[:-1] = xs[1:] != xs[:-1]
+    last[2 * n - 1 :: 2 * n] = True
+    j = np.flatnonzero(last)
+    after = np.minimum(j + 1, len(xs) - 1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        slope = (ys[row, after] - ys[row, j]) / (xs[row, after] - xs[row, j])
-    return group, last.sum(axis=1), xs[row, j], ys[row, j], slope, np.zeros((len(row), 2), dtype=np.int64)
+        slope = (ys[after] - ys[j]) / (xs[after] - xs[j])
+    sizes = last.reshape(k, 2 * n).sum(axis=1)
+    return group, sizes, xs[j], ys[j], slope, np.zeros((len(j), 2), dtype=np.int64)
 
 
 def _clipped_knots(group, left, right):
@@ -166,21 +179,49 @@ def _clipped_knots(group, left, right):
     value at a knot needs (#right < x, #left < x), a point just right of it
     (#right <= x, #left <= x).
     """
-    n = left.shape[1]
-    edges = np.concatenate([left, right], axis=1)
-    order = np.argsort(edges, axis=1, kind="stable")
-    is_left = order < n
-    ordered = np.take_along_axis(edges, order, axis=1)
-    last = np.ones(ordered.shape, dtype=bool)
-    last[:, :-1] = ordered[:, 1:] != ordered[:, :-1]
-    row, j = np.nonzero(last)
-    first = np.zeros_like(j)
-    same = row[1:] == row[:-1]
-    first[1:] = np.where(same, j[:-1] + 1, 0)
-    lefts, rights = np.cumsum(is_left, axis=1), np.cumsum(~is_left, axis=1)
-    at = np.column_stack([rights[row, first] - ~is_left[row, first], lefts[row, first] - is_left[row, first]])
-    after = np.column_stack([rights[row, j], lefts[row, j]])
-    return group, last.sum(axis=1), ordered[row, j], at, None, after
+    k, n = left.shape
+    if not k * n:
+        empty = np.zeros((0, 2), dtype=np.int64)
+        return group, np.zeros(k, dtype=np.int64), np.zeros(0), empty, None, empty
+    ordered, is_left = _sorted_edges(left, right)
+    last = np.ones(k * 2 * n, dtype=bool)
+    last[:-1] = ordered[1:] != ordered[:-1]
+    last[2 * n - 1 :: 2 * n] = True
+    j = np.flatnonzero(last)
+    first = np.empty_like(j)
+    first[0], first[1:] = 0, j[:-1] + 1
+    row_start = (j // (2 * n)) * (2 * n)
+    first = np.maximum(first, row_start)
+    lefts = np.cumsum(is_left.reshape(k, 2 * n), axis=1).ravel()
+    rights = (np.arange(1, 2 * n + 1)[None, :] - lefts.reshape(k, 2 * n)).ravel()
+    at = np.column_stack([rights[first] - ~is_left[first], lefts[first] - is_left[first]])
+    after = np.column_stack([rights[j], lefts[j]])
+    return group, last.reshape(k, 2 * n).sum(axis=1), ordered[j], at, None, after
+
+
+def _sorted_edges(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's lefts and rights in ascending order (flattened), and which of them are lefts.
+
+    Interleaving left_i, right_i is sorted but where a bucket ends one rounding
+    error after the next begins: swapping those neighbours sorts it; any row
+    still unsorted is sorted in full.
+    """
+    k, n = left.shape
+    edges, is_left = np.empty((k, 2 * n)), np.zeros((k, 2 * n), dtype=bool)
+    edges[:, 0::2], edges[:, 1::2], is_left[:, 0::2] = left, right, True
+    swap = right[:, :-1] > left[:, 1:]
+    odd = edges[:, 1:-1:2]
+    even = edges[:, 2::2]
+    low, high = np.where(swap, even, odd), np.where(swap, odd, even)
+    edges[:, 1:-1:2], edges[:, 2::2] = low, high
+    is_left[:, 1:-1:2], is_left[:, 2::2] = swap, ~swap
+    unsorted = (np.diff(edges, axis=1) < 0).any(axis=1)  # the order inside a run of equal edges never matters
+    if unsorted.any():
+        rows = np.concatenate([left[unsorted], right[unsorted]], axis=1)
+        order = np.argsort(rows, axis=1, kind="stable")
+        edges[unsorted] = np.take_along_axis(rows, order, axis=1)
+        is_left[unsorted] = order < n
+    return edges.ravel(), is_left.ravel()
 
 
 def _assemble(table, kind, total, before, groups) -> Curves:
@@ -263,7 +304,7 @@ def _foreign_values(cv: Curves, owner: np.ndarray, x: np.ndarray, rank: np.ndarr
     return out
 
 
-def consecutive_distances(cv: Curves, first: np.ndarray, chunk: int = 256) -> np.ndarray:
+def consecutive_distances(cv: Curves, first: np.ndarray, chunk: int = 512) -> np.ndarray:
     """``cdf_distance`` between histogram ``i`` and ``i + 1`` of the table, for each ``i`` in ``first``."""
     out = np.zeros(len(first))
     scalar = (cv.kind[first] == SCALAR) | (cv.kind[first + 1] == SCALAR)
