@@ -60,6 +60,17 @@ def table_stats(table: BucketTable, means: np.ndarray) -> np.ndarray:
     return out
 
 
+def abs_means(table: BucketTable, positions: np.ndarray) -> np.ndarray:
+    """``bucket_stats(...)["abs_mean"]`` of histograms ``positions`` only (what update ratios divide by)."""
+    out = np.full(len(table), np.nan)
+    for group, left, width, counts in by_size(table, np.unique(positions)):
+        total = counts.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = (counts * abs_mean_per_bucket(left, left + width)).sum(axis=1) / total
+        out[group] = np.where(total > 0, means, np.nan)
+    return out[positions]
+
+
 def _group_stats(left: np.ndarray, width: np.ndarray, counts: np.ndarray, means: np.ndarray) -> np.ndarray:
     total = counts.sum(axis=1)
     right = left + width

@@ -15,7 +15,7 @@ import pandas as pd
 
 from summary_doctor.findings import Finding, Severity
 from summary_doctor.reader.run import Run
-from summary_doctor.rules._bucket_math import chunks, consecutive_distances, curves, table_stats
+from summary_doctor.rules._bucket_math import abs_means, chunks, consecutive_distances, curves
 from summary_doctor.rules._histograms import (
     ENABLE_WEIGHTS,
     TagKind,
@@ -115,8 +115,7 @@ def _measured(run: Run, rows: pd.DataFrame, first: np.ndarray, gap: np.ndarray) 
         table = run.bucket_table(rows.index[involved])
         at = np.searchsorted(involved, first[chunk])
         distance = consecutive_distances(curves(table), at)
-        prev = table.take(at)
-        scale[chunk] = table_stats(prev, rows["mean"].to_numpy(dtype=float)[first[chunk]])[:, 1]
+        scale[chunk] = abs_means(table, at)
         ratio[chunk] = distance / (scale[chunk] + EPSILON) / gap[chunk]
     return ratio, scale
 
