@@ -388,6 +388,8 @@ def tensor_stats(rows: pd.DataFrame) -> pd.DataFrame:
             }
         )
     columns = ["std", "abs_mean", "l2", "zero_fraction", "nonpositive"]
+    # the tensors frame has its own std and zero_fraction: replaced, not doubled (a doubled column broke concat)
+    rows = rows.drop(columns=[c for c in columns if c in rows.columns])
     return pd.concat([rows, pd.DataFrame(stats, index=rows.index, columns=columns)], axis=1)
 
 
