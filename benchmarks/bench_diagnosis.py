@@ -93,14 +93,18 @@ _DELTA = textwrap.dedent(
 )
 
 
-def _commands(run_dir: Path, out: Path) -> dict[str, list[str]]:
+def _commands(run_dir: Path, out: Path, before: Path | None = None) -> dict[str, list[str]]:
     python = sys.executable
     pb2 = REPO / "summary_doctor" / "reader" / "proto" / "summary_doctor_pb2.py"
-    return {
+    commands = {
         "plain": [python, "-c", _PLAIN, str(run_dir / FILE_NAME), str(pb2)],
         "json": [python, "-m", "summary_doctor", str(run_dir), "--format", "json", "-o", str(out / "r.json")],
         "html": [python, "-m", "summary_doctor", str(run_dir), "-o", str(out / "r.html")],
     }
+    if before is not None:  # the same commands run from another checkout (PYTHONPATH first on sys.path)
+        commands["json_before"] = ["env", f"PYTHONPATH={before}", *commands["json"]]
+        commands["html_before"] = ["env", f"PYTHONPATH={before}", *commands["html"]]
+    return commands
 
 
 def _run(command: list[str]) -> float:
@@ -143,19 +147,20 @@ def ensure_run(steps: int, per_step: int, fixture: Path) -> Path:
     return run_dir
 
 
-def measure(run_dir: Path, repeat: int, *, html: bool = True) -> dict[str, float]:
+def measure(run_dir: Path, repeat: int, *, html: bool = True, before: Path | None = None) -> dict[str, float]:
     size = (run_dir / FILE_NAME).stat().st_size
     with tempfile.TemporaryDirectory() as out:
-        commands = _commands(run_dir, Path(out))
+        commands = _commands(run_dir, Path(out), before)
         if not html:
-            commands.pop("html")
+            commands = {k: v for k, v in commands.items() if not k.startswith("html")}
         times = best_times(commands, repeat)
         row = {"MB": size / 1e6, **{f"{k}_s": min(v) for k, v in times.items()}}
         row |= {f"{k}_spread": max(v) / min(v) for k, v in times.items()}
         for name in commands:
             row[f"{name}_peak_MB"] = peak_rss_mb(commands[name])
-    for name in ("json", "html") if html else ("json",):
-        row[f"{name}_ratio"] = row[f"{name}_s"] / row["plain_s"]
+    for name in commands:
+        if name != "plain":
+            row[f"{name}_ratio"] = row[f"{name}_s"] / row["plain_s"]
     delta = peak_above_imports_mb(run_dir, "html" if html else "json")
     row["diagnosis_delta_x"] = delta["diagnosis"] * 1e6 / size
     if html:
@@ -172,6 +177,9 @@ def report(row: dict[str, float], title: str) -> None:
                 f"  summary-doctor {name:5s} {row[f'{name}_s']:7.3f} s  = {row[f'{name}_ratio']:.2f}x the plain loop"
                 f"  (worst/best {row[f'{name}_spread']:.2f}; target {target}); peak RSS {row[f'{name}_peak_MB']:.0f} MB"
             )
+    for name in ("json_before", "html_before"):
+        if f"{name}_s" in row:
+            print(f"  before this change: {name[:4]} {row[f'{name}_s']:7.3f} s = {row[f'{name}_ratio']:.2f}x the plain loop")
     print(f"  peak RSS above imports: diagnosis {row['diagnosis_delta_x']:.2f}x the file", end="")
     print(f", with the HTML report {row['html_delta_x']:.2f}x" if "html_delta_x" in row else "", "(target <= 2x)")
 
@@ -196,11 +204,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scaling", action="store_true", help="also the run at 1x, 4x and 12x (250-3,000 steps)")
     parser.add_argument("--small-tags", action="store_true", help="also 100 parameters x 100 steps, profiled")
     parser.add_argument("--json", metavar="FILE", help="write the measured rows to FILE")
+    parser.add_argument("--before", metavar="DIR", help="also time the commands of another checkout (e.g. main)")
     args = parser.parse_args(argv)
     fixture = Path(args.fixture)
     rows = {}
     main_run = ensure_run(3000, 34, fixture)
-    rows["3000 steps x 34"] = measure(main_run, args.repeat)
+    before = Path(args.before).resolve() if args.before else None
+    rows["3000 steps x 34"] = measure(main_run, args.repeat, before=before)
     report(rows["3000 steps x 34"], "3,000 steps x 34 histograms")
     if args.scaling:
         print("\nscaling (json; time and peak memory should grow linearly with the size):")
