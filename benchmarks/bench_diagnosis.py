@@ -179,7 +179,8 @@ def report(row: dict[str, float], title: str) -> None:
             )
     for name in ("json_before", "html_before"):
         if f"{name}_s" in row:
-            print(f"  before this change: {name[:4]} {row[f'{name}_s']:7.3f} s = {row[f'{name}_ratio']:.2f}x the plain loop")
+            seconds, ratio = row[f"{name}_s"], row[f"{name}_ratio"]
+            print(f"  before this change: {name[:4]} {seconds:7.3f} s = {ratio:.2f}x the plain loop")
     print(f"  peak RSS above imports: diagnosis {row['diagnosis_delta_x']:.2f}x the file", end="")
     print(f", with the HTML report {row['html_delta_x']:.2f}x" if "html_delta_x" in row else "", "(target <= 2x)")
 
