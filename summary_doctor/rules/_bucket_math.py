@@ -298,18 +298,25 @@ def clipped_values(cv: Curves, owner: np.ndarray, x: np.ndarray, window: np.ndar
 
 def _foreign_values(cv: Curves, owner: np.ndarray, x: np.ndarray, rank: np.ndarray, equal: np.ndarray) -> np.ndarray:
     """CDF of histograms ``owner`` at points ``x``, given how many of their knots are <= x (``rank``)."""
+    out = np.zeros(len(x))
     if not len(cv.knots):
-        return np.zeros(len(x))
-    k = np.minimum(cv.start[owner] + np.maximum(rank - 1, 0), len(cv.knots) - 1)
-    kind = cv.kind[owner]
-    count, left, width = cv.one[0][k], cv.one[1][k], cv.one[2][k]
+        return out
+    k = cv.start[owner] + rank - 1
+    at_knot = np.flatnonzero(equal & (rank > 0))
+    out[at_knot] = cv.value[k[at_knot]]
+    between = (rank > 0) & ~equal
+    interp = cv.kind[owner] == INTERP
+    beyond = between & interp & (rank == cv.size[owner])
+    out[beyond] = 1.0
+    inside = np.flatnonzero(between & interp & ~beyond)
+    j = k[inside]
+    out[inside] = cv.slope[j] * (x[inside] - cv.knots[j]) + cv.value[j]
+    clipped = np.flatnonzero(between & ~interp)
+    j = k[clipped]
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        interp = cv.slope[k] * (x - cv.knots[k]) + cv.value[k]
-        clipped = (cv.base[k] + count * np.clip((x - left) / width, 0, 1)) / cv.total[owner]
-    out = np.where(kind == INTERP, np.where(rank == cv.size[owner], 1.0, interp), clipped)
-    out = np.where(equal, cv.value[k], out)
-    out[rank == 0] = 0.0
-    wide = np.flatnonzero(cv.wide[k] & ~equal & (rank > 0))
+        part = np.clip((x[clipped] - cv.one[1][j]) / cv.one[2][j], 0, 1)
+    out[clipped] = (cv.base[j] + cv.one[0][j] * part) / cv.total[owner[clipped]]
+    wide = clipped[cv.wide[j]]
     if len(wide):
         out[wide] = clipped_values(cv, owner[wide], x[wide], cv.window[k[wide]])
     return out
