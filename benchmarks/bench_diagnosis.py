@@ -101,9 +101,9 @@ def _commands(run_dir: Path, out: Path, before: Path | None = None) -> dict[str,
         "json": [python, "-m", "summary_doctor", str(run_dir), "--format", "json", "-o", str(out / "r.json")],
         "html": [python, "-m", "summary_doctor", str(run_dir), "-o", str(out / "r.html")],
     }
-    if before is not None:  # the same commands run from another checkout (PYTHONPATH first on sys.path)
-        commands["json_before"] = ["env", f"PYTHONPATH={before}", *commands["json"]]
-        commands["html_before"] = ["env", f"PYTHONPATH={before}", *commands["html"]]
+    if before is not None:  # the same commands from another checkout: -m puts the working folder first
+        commands["json_before"] = ["env", "-C", str(before), f"PYTHONPATH={before}", *commands["json"]]
+        commands["html_before"] = ["env", "-C", str(before), f"PYTHONPATH={before}", *commands["html"]]
     return commands
 
 

@@ -158,20 +158,12 @@ def _parameter_of(tag: str, kind: TagKind) -> str | None:
 
 def rows_of_kind(run: Run, *kinds: TagKind, frame: str = "histograms") -> pd.DataFrame:
     """Current rows of ``frame`` whose tag is one of ``kinds``, with tag-table columns, by tag then step."""
-    key = ("rows_of_kind", frame, tuple(sorted(k.value for k in kinds)))
-    if key not in run.derived:
-        run.derived[key] = _rows_of_kind(run, kinds, frame)
-    return run.derived[key].copy()
-
-
-def _rows_of_kind(run: Run, kinds: tuple[TagKind, ...], frame: str) -> pd.DataFrame:
     table = tag_table(run, frame)
-    table = table[table["kind"].isin([k.value for k in kinds])]
+    table = table[table["kind"].isin([k.value for k in kinds])].set_index("tag")
     rows = run.current(frame)
-    rows = rows[rows["tag"].isin(set(table["tag"]))]
-    merged = rows.reset_index().merge(table, on="tag", how="left").set_index("index")
-    merged.index.name = None
-    return merged.sort_values(["order", "step"], kind="stable")
+    rows = rows[rows["tag"].isin(set(table.index))]
+    columns = {column: rows["tag"].map(table[column]) for column in table.columns}
+    return rows.assign(**columns).sort_values(["order", "step"], kind="stable")
 
 
 # --- statistics from buckets ---------------------------------------------------------------
