@@ -102,8 +102,22 @@ def _commands(run_dir: Path, out: Path, before: Path | None = None) -> dict[str,
         "html": [python, "-m", "summary_doctor", str(run_dir), "-o", str(out / "r.html")],
     }
     if before is not None:  # the same commands from another checkout: -m puts the working folder first
-        commands["json_before"] = ["env", "-C", str(before), f"PYTHONPATH={before}", *commands["json"]]
-        commands["html_before"] = ["env", "-C", str(before), f"PYTHONPATH={before}", *commands["html"]]
+        commands["json_before"] = [
+            "env",
+            "-C",
+            str(before),
+            f"PYTHONPATH={before}",
+            "PYTHONDONTWRITEBYTECODE=1",
+            *commands["json"],
+        ]
+        commands["html_before"] = [
+            "env",
+            "-C",
+            str(before),
+            f"PYTHONPATH={before}",
+            "PYTHONDONTWRITEBYTECODE=1",
+            *commands["html"],
+        ]
     return commands
 
 
