@@ -127,3 +127,10 @@ def test_tag_buckets_are_decoded_once_and_kept_within_a_budget(fixture_run, monk
     monkeypatch.setattr(run_module, "TAG_CACHE_BYTES", table.nbytes)
     run.tag_buckets("fc2.weight/auto")
     assert list(run.derived["tag_buckets"]) == ["fc2.weight/auto"]
+
+
+def test_bucket_table_refuses_rows_that_do_not_exist():
+    run = read_fixture("healthy_mlp")
+    with pytest.raises(KeyError):
+        run.bucket_table([0, 10**9])
+    assert len(run.bucket_table([])) == 0

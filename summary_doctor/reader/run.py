@@ -112,8 +112,10 @@ class Run:
         arrays with per-row offsets (see :mod:`summary_doctor.reader.buckets`).
         """
         index = np.asarray(index)
-        encoded = self.histograms["encoded"].to_numpy()[self.histograms.index.get_indexer(index)] if len(index) else []
-        return decode_table(list(encoded), index)
+        positions = self.histograms.index.get_indexer(index)
+        if (positions < 0).any():
+            raise KeyError(f"no histogram rows {list(index[positions < 0][:5])}")
+        return decode_table(list(self.histograms["encoded"].to_numpy()[positions]), index)
 
     def tag_buckets(self, tag: str) -> BucketTable:
         """The buckets of every current histogram of ``tag`` in step order, decoded once and kept.
