@@ -31,8 +31,10 @@ from summary_doctor.reader.proto import summary_doctor_pb2 as pb
 log = logging.getLogger(__name__)
 
 _BUCKET_TAG, _LEFT_TAG, _WIDTH_TAG, _COUNT_TAG = 0x0A, 0x09, 0x11, 0x18
-_VARINT_FIELDS = np.array([0x10, 0x18, 0x20, 0x40], dtype=np.uint8)  # nan/+inf/-inf counts, count
-_FIXED64_FIELDS = np.array([0x29, 0x31, 0x39], dtype=np.uint8)  # max, min, sum
+_VARINT_FIELDS = np.zeros(256, dtype=bool)  # by tag byte: nan/+inf/-inf counts, count
+_VARINT_FIELDS[[0x10, 0x18, 0x20, 0x40]] = True
+_FIXED64_FIELDS = np.zeros(256, dtype=bool)  # max, min, sum
+_FIXED64_FIELDS[[0x29, 0x31, 0x39]] = True
 _PAD = 32  # zero bytes after the buffer, so reads a record ahead never leave it
 _MAX_TAIL_FIELDS = 16
 # From the byte after the left tag: left, the width tag, width (little-endian doubles, unaligned).
@@ -187,9 +189,9 @@ def _statistics_only(data: np.ndarray, position: np.ndarray, ends: np.ndarray) -
             break
         at = position[active]
         tag = data[at]
-        varint = np.isin(tag, _VARINT_FIELDS)
+        varint = _VARINT_FIELDS[tag]
         window = data[at[:, None] + 1 + np.arange(10)] < 0x80
-        bad = ~(varint | np.isin(tag, _FIXED64_FIELDS)) | (varint & ~window.any(axis=1))
+        bad = ~(varint | _FIXED64_FIELDS[tag]) | (varint & ~window.any(axis=1))
         at = at + np.where(varint, 2 + window.argmax(axis=1), 9)
         ok[active[bad]] = False
         position[active] = at

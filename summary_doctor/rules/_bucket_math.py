@@ -258,24 +258,26 @@ def _assemble(table, kind, total, before, groups) -> Curves:
 
 
 def _window_buckets(cv: Curves) -> None:
-    """Per knot, what the clipped sum just right of it needs, so points there cost a few gathers."""
+    """Per knot of a CLIPPED histogram, what the clipped sum just right of it needs: a few gathers a point."""
     table = cv.table
-    owner = np.repeat(np.arange(len(cv.size)), cv.size)
-    first, size = cv.window[:, 0], cv.window[:, 1] - cv.window[:, 0]
+    count = len(cv.knots)
+    cv.base, cv.wide = np.zeros(count), np.zeros(count, dtype=bool)
+    cv.one = (np.zeros(count), np.zeros(count), np.ones(count))
+    histograms = np.flatnonzero((cv.kind == CLIPPED) & (cv.size > 0))
+    knots = _ranges(cv.start[histograms], cv.size[histograms])
+    if not len(knots):
+        return
+    owner = np.repeat(histograms, cv.size[histograms])
+    first, end = cv.window[knots, 0], cv.window[knots, 1]
     n = table.sizes[owner]
-    bucket = np.minimum(table.offsets[owner] + first, max(len(table.count) - 1, 0))
-    last = np.maximum(table.offsets[owner] + n - 1, 0)
-    if len(table.count):
-        cv.base = np.where(first < n, cv.before[bucket], cv.before[last] + table.count[last])
-        one = size == 1
-        cv.one = (
-            np.where(one, table.count[bucket], 0).astype(float),
-            np.where(one, table.left[bucket], 0.0),
-            np.where(one, table.width[bucket], 1.0),
-        )
-    else:
-        cv.base, cv.one = np.zeros(len(owner)), (np.zeros(len(owner)), np.zeros(len(owner)), np.ones(len(owner)))
-    cv.wide = (size > 1) & (cv.kind[owner] == CLIPPED)
+    bucket = table.offsets[owner] + np.minimum(first, n - 1)
+    last = table.offsets[owner] + n - 1
+    cv.base[knots] = np.where(first < n, cv.before[bucket], cv.before[last] + table.count[last])
+    one = end - first == 1
+    cv.one[0][knots] = np.where(one, table.count[bucket], 0)
+    cv.one[1][knots] = np.where(one, table.left[bucket], 0.0)
+    cv.one[2][knots] = np.where(one, table.width[bucket], 1.0)
+    cv.wide[knots] = end - first > 1
 
 
 def clipped_values(cv: Curves, owner: np.ndarray, x: np.ndarray, window: np.ndarray) -> np.ndarray:

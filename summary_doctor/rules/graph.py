@@ -35,7 +35,8 @@ def unchanged_tags(run: Run, *, rtol: float = 1e-5, atol: float = 1e-8, min_step
     gradient is too small to move them (gradient.vanishing says so).
     """
     rows = rows_of_kind(run, *TRAINED_KINDS)
-    rows = rows[~rows["name"].str.contains(_RUNNING_STATS) & ~rows["name"].isin(_receiving_gradient(run))]
+    running = {name for name in rows["name"].unique() if _RUNNING_STATS.search(name)}  # per tag, not per row
+    rows = rows[~rows["name"].isin(running | _receiving_gradient(run))]
     records = []
     for tag, group in rows.groupby("tag", sort=False):
         if len(group) < min_steps:
