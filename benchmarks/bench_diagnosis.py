@@ -212,6 +212,37 @@ def profile_small_tags(run_dir: Path) -> str:
     return text.getvalue()
 
 
+def decoders(run_dir: Path, repeat: int) -> None:
+    """The numpy wire-format decoder against protobuf, on the weight histograms of a run, in-process.
+
+    ``protobuf + copy`` is what ``Run.bucket_arrays`` does per histogram;
+    ``upb parse only`` parses every histogram and keeps nothing, a floor no
+    protobuf route can go under (getting the buckets out costs more).
+    """
+    from summary_doctor import read_run
+    from summary_doctor.reader.buckets import decode_table, decode_with_protobuf
+    from summary_doctor.reader.proto import summary_doctor_pb2 as pb
+
+    run = read_run(run_dir)
+    encoded = list(run.histograms.loc[run.histograms["tag"].str.endswith("weight/auto"), "encoded"])
+    parse = pb.Summary.Histogram.FromString
+    functions = {
+        "numpy decode_table": lambda: decode_table(encoded),
+        "protobuf + copy": lambda: [decode_with_protobuf(e) for e in encoded],
+        "upb parse only": lambda: [parse(e) for e in encoded],
+    }
+    best = {name: float("inf") for name in functions}
+    for _ in range(repeat):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            best[name] = min(best[name], time.perf_counter() - start)
+    megabytes = sum(map(len, encoded)) / 1e6
+    print(f"\ndecoding the buckets of {len(encoded)} weight histograms ({megabytes:.0f} MB), best of {repeat}:")
+    for name, seconds in best.items():
+        print(f"  {name:20s} {seconds:7.3f} s  = {seconds / best['numpy decode_table']:.2f}x numpy")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fixture", default=str(REPO / "fixtures" / "runs" / "healthy_mlp"))
@@ -219,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scaling", action="store_true", help="also the run at 1x, 4x and 12x (250-3,000 steps)")
     parser.add_argument("--small-tags", action="store_true", help="also 100 parameters x 100 steps, profiled")
     parser.add_argument("--json", metavar="FILE", help="write the measured rows to FILE")
+    parser.add_argument("--decoder", action="store_true", help="also numpy against protobuf bucket decoding")
     parser.add_argument("--before", metavar="DIR", help="also time the commands of another checkout (e.g. main)")
     args = parser.parse_args(argv)
     fixture = Path(args.fixture)
@@ -242,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         rows["100 steps x 100"] = measure(small, args.repeat)
         report(rows["100 steps x 100"], "many small tags: 100 parameters x 100 steps")
         print(profile_small_tags(small))
+    if args.decoder:
+        decoders(main_run, args.repeat)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0

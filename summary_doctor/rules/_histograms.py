@@ -162,7 +162,8 @@ def rows_of_kind(run: Run, *kinds: TagKind, frame: str = "histograms") -> pd.Dat
     table = table[table["kind"].isin([k.value for k in kinds])].set_index("tag")
     rows = run.current(frame)
     rows = rows[rows["tag"].isin(set(table.index))]
-    columns = {column: rows["tag"].map(table[column]) for column in table.columns}
+    at = table.index.get_indexer(rows["tag"])
+    columns = {column: table[column].to_numpy()[at] for column in table.columns}
     return rows.assign(**columns).sort_values(["order", "step"], kind="stable")
 
 
