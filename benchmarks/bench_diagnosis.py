@@ -5,7 +5,8 @@ included: the baseline is ``bench_reader.plain_loop`` (CRC + parse of every
 record, the least any reader does) in a fresh interpreter that imports only
 protobuf and google-crc32c; against it run ``summary-doctor RUN --format
 json`` and ``summary-doctor RUN -o report.html``. The three are interleaved,
-repeated, and the best wall time of each is kept; ratios are of best times.
+repeated, and the best wall time of each is kept; ratios are of best times,
+in wall time and in CPU time (user + system: less sensitive to other jobs).
 Peak resident memory of each command is its own (``ru_maxrss`` of a child
 process); the diagnosis's peak above the interpreter's resident size after
 imports is measured in-process (Linux ``VmHWM``, reset after the imports).
@@ -23,6 +24,7 @@ import io
 import json
 import os
 import pstats
+import resource
 import subprocess
 import sys
 import tempfile
@@ -34,6 +36,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
+import numpy as np  # noqa: E402
 from bench_reader import DATA, FILE_NAME, build_file  # noqa: E402
 
 # The plain loop of bench_reader.py, in a process that imports no more than it needs.
@@ -121,17 +124,21 @@ def _commands(run_dir: Path, out: Path, before: Path | None = None) -> dict[str,
     return commands
 
 
-def _run(command: list[str]) -> float:
+def _run(command: list[str]) -> tuple[float, float]:
+    """Wall time and CPU time (user + system, the process and its children) of one command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode not in (0, 1):  # 1: findings at --fail-on level
         raise SystemExit(f"{command[:4]} failed: {result.stderr[-2000:]}")
-    return time.perf_counter() - start
+    return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
-def best_times(commands: dict[str, list[str]], repeat: int) -> dict[str, list[float]]:
-    """Every wall time of each command, the commands interleaved so that load hits all alike."""
-    times: dict[str, list[float]] = {name: [] for name in commands}
+def best_times(commands: dict[str, list[str]], repeat: int) -> dict[str, list[tuple[float, float]]]:
+    """Every (wall, CPU) time of each command, the commands interleaved so that load hits all alike."""
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     for _ in range(repeat):
         for name, command in commands.items():
             times[name].append(_run(command))
@@ -168,13 +175,15 @@ def measure(run_dir: Path, repeat: int, *, html: bool = True, before: Path | Non
         if not html:
             commands = {k: v for k, v in commands.items() if not k.startswith("html")}
         times = best_times(commands, repeat)
-        row = {"MB": size / 1e6, **{f"{k}_s": min(v) for k, v in times.items()}}
-        row |= {f"{k}_spread": max(v) / min(v) for k, v in times.items()}
+        row = {"MB": size / 1e6, **{f"{k}_s": min(w for w, _ in v) for k, v in times.items()}}
+        row |= {f"{k}_cpu": min(c for _, c in v) for k, v in times.items()}
+        row |= {f"{k}_spread": max(w for w, _ in v) / row[f"{k}_s"] for k, v in times.items()}
         for name in commands:
             row[f"{name}_peak_MB"] = peak_rss_mb(commands[name])
     for name in commands:
         if name != "plain":
             row[f"{name}_ratio"] = row[f"{name}_s"] / row["plain_s"]
+            row[f"{name}_cpu_ratio"] = row[f"{name}_cpu"] / row["plain_cpu"]
     delta = peak_above_imports_mb(run_dir, "html" if html else "json")
     row["diagnosis_delta_x"] = delta["diagnosis"] * 1e6 / size
     if html:
@@ -184,17 +193,20 @@ def measure(run_dir: Path, repeat: int, *, html: bool = True, before: Path | Non
 
 def report(row: dict[str, float], title: str) -> None:
     print(f"\n{title}: {row['MB']:.1f} MB")
-    print(f"  plain loop process   {row['plain_s']:7.3f} s  (worst/best {row['plain_spread']:.2f})")
+    spread, cpu = row["plain_spread"], row["plain_cpu"]
+    print(f"  plain loop process   {row['plain_s']:7.3f} s  (worst/best {spread:.2f}; CPU {cpu:.3f} s)")
     for name, target in (("json", "2.5x, must be < 3x"), ("html", "4x, must be < 5x")):
         if f"{name}_s" in row:
             print(
                 f"  summary-doctor {name:5s} {row[f'{name}_s']:7.3f} s  = {row[f'{name}_ratio']:.2f}x the plain loop"
                 f"  (worst/best {row[f'{name}_spread']:.2f}; target {target}); peak RSS {row[f'{name}_peak_MB']:.0f} MB"
             )
+            print(f"{'':22s}CPU {row[f'{name}_cpu']:7.3f} s  = {row[f'{name}_cpu_ratio']:.2f}x the plain loop's CPU")
     for name in ("json_before", "html_before"):
         if f"{name}_s" in row:
             seconds, ratio = row[f"{name}_s"], row[f"{name}_ratio"]
-            print(f"  before this change: {name[:4]} {seconds:7.3f} s = {ratio:.2f}x the plain loop")
+            cpu = row[f"{name}_cpu_ratio"]
+            print(f"  before this change: {name[:4]} {seconds:7.3f} s = {ratio:.2f}x the plain loop (CPU {cpu:.2f}x)")
     print(f"  peak RSS above imports: diagnosis {row['diagnosis_delta_x']:.2f}x the file", end="")
     print(f", with the HTML report {row['html_delta_x']:.2f}x" if "html_delta_x" in row else "", "(target <= 2x)")
 
@@ -217,17 +229,21 @@ def decoders(run_dir: Path, repeat: int) -> None:
 
     ``protobuf + copy`` is what ``Run.bucket_arrays`` does per histogram;
     ``upb parse only`` parses every histogram and keeps nothing, a floor no
-    protobuf route can go under (getting the buckets out costs more).
+    protobuf route can go under (getting the buckets out costs more). numpy
+    decodes in the chunks the rules use (4 MB of encoded histograms).
     """
     from summary_doctor import read_run
     from summary_doctor.reader.buckets import decode_table, decode_with_protobuf
     from summary_doctor.reader.proto import summary_doctor_pb2 as pb
+    from summary_doctor.rules._bucket_math import chunks
+    from summary_doctor.rules.weights import RATIO_CHUNK_BYTES
 
     run = read_run(run_dir)
     encoded = list(run.histograms.loc[run.histograms["tag"].str.endswith("weight/auto"), "encoded"])
+    parts = [[encoded[i] for i in part] for part in chunks(np.array([len(e) for e in encoded]), RATIO_CHUNK_BYTES)]
     parse = pb.Summary.Histogram.FromString
     functions = {
-        "numpy decode_table": lambda: decode_table(encoded),
+        "numpy decode_table": lambda: [decode_table(part) for part in parts],
         "protobuf + copy": lambda: [decode_with_protobuf(e) for e in encoded],
         "upb parse only": lambda: [parse(e) for e in encoded],
     }
