@@ -235,7 +235,7 @@ def decoders(run_dir: Path, repeat: int) -> None:
     from summary_doctor import read_run
     from summary_doctor.reader.buckets import decode_table, decode_with_protobuf
     from summary_doctor.reader.proto import summary_doctor_pb2 as pb
-    from summary_doctor.rules._bucket_math import chunks
+    from summary_doctor.rules._bucket_stats import chunks
     from summary_doctor.rules.weights import RATIO_CHUNK_BYTES
 
     run = read_run(run_dir)

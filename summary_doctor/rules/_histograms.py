@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from summary_doctor.reader.run import Buckets, Run
-from summary_doctor.rules._bucket_math import STAT_COLUMNS, abs_mean_per_bucket, chunks, table_stats
+from summary_doctor.rules._bucket_stats import STAT_COLUMNS, abs_mean_per_bucket, chunks, table_stats
 from summary_doctor.rules.base import Context
 from summary_doctor.rules.tags import find_tag
 

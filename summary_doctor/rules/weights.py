@@ -15,7 +15,8 @@ import pandas as pd
 
 from summary_doctor.findings import Finding, Severity
 from summary_doctor.reader.run import Run
-from summary_doctor.rules._bucket_math import abs_means, chunks, consecutive_distances, curves
+from summary_doctor.rules._bucket_cdf import consecutive_distances, curves
+from summary_doctor.rules._bucket_stats import abs_means, chunks
 from summary_doctor.rules._histograms import (
     ENABLE_WEIGHTS,
     TagKind,

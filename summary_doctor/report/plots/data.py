@@ -15,7 +15,7 @@ import pandas as pd
 
 from summary_doctor.reader.buckets import BucketTable
 from summary_doctor.reader.run import Buckets, Run
-from summary_doctor.rules._bucket_math import by_size
+from summary_doctor.rules._bucket_stats import by_size
 
 MAX_HEATMAP_STEPS = 120
 GRID_BINS = 64

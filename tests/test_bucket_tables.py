@@ -9,7 +9,8 @@ from conftest import FIXTURES, read_fixture
 from summary_doctor.reader.buckets import BucketTable
 from summary_doctor.reader.files import find_runs
 from summary_doctor.reader.run import Buckets
-from summary_doctor.rules._bucket_math import CLIPPED, INTERP, SCALAR, consecutive_distances, curves, table_stats
+from summary_doctor.rules._bucket_cdf import CLIPPED, INTERP, SCALAR, consecutive_distances, curves
+from summary_doctor.rules._bucket_stats import table_stats
 from summary_doctor.rules._histograms import bucket_stats, cdf_distance
 
 FIXTURE_NAMES = [str(p.relative_to(FIXTURES)) for p in find_runs(FIXTURES)] if FIXTURES.exists() else []
