@@ -17,6 +17,7 @@ from summary_doctor.rules._histograms import (
     fan_in,
     gradient_parameter,
     loss_outcome,
+    stats_of_kind,
     tag_table,
 )
 from summary_doctor.rules.base import Context
@@ -151,3 +152,13 @@ def test_bucket_arrays_match_the_buckets_frame(fixture_run):
     arrays, frame = run.bucket_arrays(index), run.histogram_buckets(index)
     assert np.array_equal(arrays.left, frame["left"]) and np.array_equal(arrays.count, frame["count"])
     assert arrays.count.dtype == np.int64 and len(arrays.width) == len(frame)
+
+
+def test_stats_of_kind_takes_tensor_rows_with_exact_statistics(fixture_run):
+    run = fixture_run("healthy_cnn")  # records two tensors (labels and logits) beside its histograms
+    rows = stats_of_kind(run, TagKind.OTHER)
+    exact = rows[rows["exact"]]
+    assert set(exact["tag"]) == {"label_tensor", "logits_head"}
+    value = np.asarray(run.tensors.loc[exact.index[0], "value"], dtype=float).ravel()
+    assert exact["std"].iloc[0] == pytest.approx(value.std())
+    assert exact["nonpositive"].iloc[0] == pytest.approx((value <= 0).mean())

@@ -146,3 +146,14 @@ def test_freezing_keeps_a_parameter_with_all_zero_gradient(synthetic_run):
     )
     [finding] = findings(WeightFreezing(), run)
     assert finding.tags == ("a.weight/auto",)
+
+
+def test_freezing_compares_bucket_counts_when_the_bytes_differ(synthetic_run):
+    # a change far below rtol moves the bucket edges (other bytes) but not one value to another bucket
+    w, v = np.abs(weights(0)) + 0.1, weights(1)
+    tiny = {s: w * (1 + 1e-9 * s) for s in (1, 2, 3)}
+    run = synthetic_run({"a.weight/auto": tiny, "b.weight/auto": {1: v, 2: v + 1, 3: v + 2}})
+    rows = run.histograms[run.histograms["tag"] == "a.weight/auto"]
+    assert rows["encoded"].nunique() == 3
+    [finding] = findings(WeightFreezing(), run)
+    assert finding.tags == ("a.weight/auto",)

@@ -19,6 +19,7 @@ import pandas as pd
 from google.protobuf.message import DecodeError
 
 from summary_doctor.errors import SummaryDoctorError
+from summary_doctor.reader.buckets import BucketTable, decode_table
 from summary_doctor.reader.events import EventColumns, parse_event
 from summary_doctor.reader.files import FileKind, RunFile, classify, run_files
 from summary_doctor.reader.frames import build_frame, empty_frame, mark_superseded
@@ -28,6 +29,9 @@ from summary_doctor.reader.proto import summary_doctor_pb2 as pb
 from summary_doctor.reader.records import FramingReport, iter_records
 
 log = logging.getLogger(__name__)
+
+TAG_CACHE_BYTES = 64 * 2**20
+"""Decoded tag tables kept per run (least recently used dropped first): memory stays bounded."""
 
 ProgressCallback = Callable[[int], None]
 
@@ -100,6 +104,36 @@ class Run:
             buckets = []
         table = np.array([(b.left, b.width, b.count) for b in buckets], dtype=float).reshape(-1, 3)
         return Buckets(table[:, 0].copy(), table[:, 1].copy(), table[:, 2].astype(np.int64))
+
+    def bucket_table(self, index: Any) -> BucketTable:
+        """The buckets of histogram rows ``index`` (labels of ``self.histograms``), decoded now in one pass.
+
+        The same numbers as :meth:`bucket_arrays` row by row, in contiguous
+        arrays with per-row offsets (see :mod:`summary_doctor.reader.buckets`).
+        """
+        index = np.asarray(index)
+        positions = self.histograms.index.get_indexer(index)
+        if (positions < 0).any():
+            raise KeyError(f"no histogram rows {list(index[positions < 0][:5])}")
+        return decode_table(list(self.histograms["encoded"].to_numpy()[positions]), index)
+
+    def tag_buckets(self, tag: str) -> BucketTable:
+        """The buckets of every current histogram of ``tag`` in step order, decoded once and kept.
+
+        Tables are kept per run up to ``TAG_CACHE_BYTES`` (least recently
+        used dropped first), so rules and report share one decode per tag.
+        """
+        cache: dict[str, BucketTable] = self.derived.setdefault("tag_buckets", {})
+        if tag in cache:
+            cache[tag] = cache.pop(tag)
+            return cache[tag]
+        rows = self.current("histograms")
+        rows = rows[rows["tag"] == tag].sort_values("step", kind="stable")
+        table = self.bucket_table(rows.index.to_numpy())
+        cache[tag] = table
+        while len(cache) > 1 and sum(t.nbytes for t in cache.values()) > TAG_CACHE_BYTES:
+            cache.pop(next(iter(cache)))
+        return table
 
 
 def _read_summary_file(

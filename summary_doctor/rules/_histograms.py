@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from summary_doctor.reader.run import Buckets, Run
+from summary_doctor.rules._bucket_stats import STAT_COLUMNS, abs_mean_per_bucket, chunks, table_stats
 from summary_doctor.rules._series import CONVERGED_RATIO, loss_curve, remaining, start_value, tail_window
 from summary_doctor.rules.base import Context
 from summary_doctor.rules.tags import find_tag
@@ -122,7 +123,15 @@ def tag_table(run: Run, frame: str = "histograms") -> pd.DataFrame:
 
     Layer order is the graph's parameter order (input side first); tags whose
     parameter is not in the graph follow in order of first appearance.
+    Computed once per run and frame (every histogram rule asks).
     """
+    key = ("tag_table", frame)
+    if key not in run.derived:
+        run.derived[key] = _tag_table(run, frame)
+    return run.derived[key].copy()
+
+
+def _tag_table(run: Run, frame: str) -> pd.DataFrame:
     rows = run.current(frame)
     tags = list(dict.fromkeys(rows["tag"]))
     params = graph_parameters(run)
@@ -151,22 +160,15 @@ def _parameter_of(tag: str, kind: TagKind) -> str | None:
 def rows_of_kind(run: Run, *kinds: TagKind, frame: str = "histograms") -> pd.DataFrame:
     """Current rows of ``frame`` whose tag is one of ``kinds``, with tag-table columns, by tag then step."""
     table = tag_table(run, frame)
-    table = table[table["kind"].isin([k.value for k in kinds])]
+    table = table[table["kind"].isin([k.value for k in kinds])].set_index("tag")
     rows = run.current(frame)
-    rows = rows[rows["tag"].isin(set(table["tag"]))]
-    merged = rows.reset_index().merge(table, on="tag", how="left").set_index("index")
-    merged.index.name = None
-    return merged.sort_values(["order", "step"], kind="stable")
+    rows = rows[rows["tag"].isin(set(table.index))]
+    at = table.index.get_indexer(rows["tag"])
+    columns = {column: table[column].to_numpy()[at] for column in table.columns}
+    return rows.assign(**columns).sort_values(["order", "step"], kind="stable")
 
 
 # --- statistics from buckets ---------------------------------------------------------------
-
-
-def _abs_mean_per_bucket(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Mean of |x| for x uniform on [left, right]: exact for buckets straddling zero too."""
-    width = np.where(right > left, right - left, 1.0)
-    straddle = (left * right < 0) & (right > left)
-    return np.where(straddle, (left**2 + right**2) / (2 * width), np.abs(left + right) / 2)
 
 
 def _columns(buckets: Buckets | pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -205,7 +207,7 @@ def bucket_stats(buckets: Buckets | pd.DataFrame, mean: float | None = None) -> 
     holds_zero |= (width == 0) & (left == 0)
     return {
         "std": float(math.sqrt(max(variance, 0.0))),
-        "abs_mean": float((counts * _abs_mean_per_bucket(left, right)).sum() / total),
+        "abs_mean": float((counts * abs_mean_per_bucket(left, right)).sum() / total),
         "l2": float(math.sqrt((counts * centre**2).sum())),
         "zero_fraction": float(counts[holds_zero].sum() / total),
         "nonpositive": float(counts[(right <= 0) | holds_zero].sum() / total),
@@ -216,26 +218,48 @@ def with_bucket_stats(run: Run, rows: pd.DataFrame) -> pd.DataFrame:
     """``rows`` (histogram rows) plus the :func:`bucket_stats` columns, decoding only these rows.
 
     A histogram with min == max needs no buckets: its spread is 0 and every
-    statistic follows from the single value.
+    statistic follows from the single value. Statistics are computed for many
+    rows at once (vectorised, the same numbers as :func:`bucket_stats`) and
+    kept per run, so rules asking again decode nothing.
     """
-    stats = []
-    for index, row in zip(rows.index, rows.itertuples(index=False), strict=True):
-        n = row.count - row.nan_count - row.pos_inf_count - row.neg_inf_count
-        if n > 0 and row.min == row.max and math.isfinite(row.min):
-            value = float(row.min)
-            stats.append(
-                {
-                    "std": 0.0,
-                    "abs_mean": abs(value),
-                    "l2": abs(value) * math.sqrt(n),
-                    "zero_fraction": float(value == 0),
-                    "nonpositive": float(value <= 0),
-                }
-            )
-        else:
-            stats.append(bucket_stats(run.bucket_arrays(index), row.mean))
-    columns = pd.DataFrame(stats, index=rows.index, columns=["std", "abs_mean", "l2", "zero_fraction", "nonpositive"])
-    return pd.concat([rows, columns], axis=1)
+    stats = histogram_stats(run, rows.index)
+    return pd.concat([rows, pd.DataFrame(stats, index=rows.index, columns=list(STAT_COLUMNS))], axis=1)
+
+
+STATS_CHUNK_BYTES = 4 * 2**20  # encoded bytes decoded at once: bounds the memory of a large run
+
+
+def histogram_stats(run: Run, index: pd.Index) -> np.ndarray:
+    """The :func:`with_bucket_stats` columns of histogram rows ``index`` as an (n, 5) array, cached per run."""
+    frame = run.histograms
+    cache = run.derived.get("bucket_stats")
+    if cache is None or len(cache[0]) != len(frame):
+        cache = run.derived["bucket_stats"] = (np.zeros(len(frame), dtype=bool), np.full((len(frame), 5), np.nan))
+    done, values = cache
+    positions = frame.index.get_indexer(index)
+    missing = np.unique(positions[~done[positions]])
+    if len(missing):
+        values[missing] = _compute_stats(run, frame.iloc[missing])
+        done[missing] = True
+    return values[positions]
+
+
+def _compute_stats(run: Run, rows: pd.DataFrame) -> np.ndarray:
+    n = (rows["count"] - rows["nan_count"] - rows["pos_inf_count"] - rows["neg_inf_count"]).to_numpy()
+    low, high = rows["min"].to_numpy(dtype=float), rows["max"].to_numpy(dtype=float)
+    single = (n > 0) & (low == high) & np.isfinite(low)
+    out = np.empty((len(rows), 5))
+    value = low[single]
+    out[single] = np.column_stack(
+        [np.zeros(len(value)), np.abs(value), np.abs(value) * np.sqrt(n[single].astype(float)), value == 0, value <= 0]
+    )
+    rest = np.flatnonzero(~single)
+    sizes = rows["encoded"].map(len).to_numpy()[rest]
+    means = rows["mean"].to_numpy(dtype=float)
+    for chunk in chunks(sizes, STATS_CHUNK_BYTES):
+        part = rest[chunk]
+        out[part] = table_stats(run.bucket_table(rows.index[part]), means[part])
+    return out
 
 
 def cdf_distance(a: Buckets | pd.DataFrame, b: Buckets | pd.DataFrame) -> float:
@@ -359,6 +383,8 @@ def tensor_stats(rows: pd.DataFrame) -> pd.DataFrame:
             }
         )
     columns = ["std", "abs_mean", "l2", "zero_fraction", "nonpositive"]
+    # the tensors frame has its own std and zero_fraction: replaced, not doubled (a doubled column broke concat)
+    rows = rows.drop(columns=[c for c in columns if c in rows.columns])
     return pd.concat([rows, pd.DataFrame(stats, index=rows.index, columns=columns)], axis=1)
 
 

@@ -72,6 +72,22 @@ def saturated_share(run: Run, row: pd.Series, function: str) -> float:
     return float(counts[edge].sum() / counts.sum()) if counts.sum() else math.nan
 
 
+def saturated_shares(run: Run, rows: pd.DataFrame, function: str) -> np.ndarray:
+    """:func:`saturated_share` of many histogram rows, decoded together (counts add up exactly in any order)."""
+    table = run.bucket_table(rows.index.to_numpy())
+    counts, left = table.count.astype(float), table.left
+    right = left + table.width
+    if function == "tanh":
+        edge = (right >= PLATEAU["tanh"]) | (left <= -PLATEAU["tanh"])
+    else:
+        edge = (right >= 1 - PLATEAU["sigmoid"]) | (left <= PLATEAU["sigmoid"])
+    owner = np.repeat(np.arange(len(table)), table.sizes)
+    total = np.bincount(owner, weights=counts, minlength=len(table))
+    on_edge = np.bincount(owner, weights=np.where(edge, counts, 0.0), minlength=len(table))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total != 0, on_edge / total, math.nan)
+
+
 def _exact_saturated(values: object, function: str) -> float:
     array = np.asarray(values, dtype=float).ravel()
     if function == "tanh":
@@ -159,13 +175,13 @@ class ActivationDead(Rule):
         )
 
     def _saturated(self, run: Run, tag: str, group: pd.DataFrame, function: str, outcome: Outcome) -> Iterator[Finding]:
-        shares = pd.Series(
-            [
-                _exact_saturated(r["value"], function) if r["exact"] else saturated_share(run, r, function)
-                for _, r in _with_values(run, group).iterrows()
-            ],
-            index=group.index,
-        )
+        values = np.full(len(group), np.nan)
+        exact = group["exact"].to_numpy(dtype=bool)
+        if (~exact).any():
+            values[~exact] = saturated_shares(run, group[~exact], function)
+        for k in np.flatnonzero(exact):
+            values[k] = _exact_saturated(run.tensors.at[group.index[k], "value"], function)
+        shares = pd.Series(values, index=group.index)
         share = float(shares.median())
         if not share >= self.saturated:
             return
@@ -190,9 +206,3 @@ class ActivationDead(Rule):
                 "threshold": self.saturated,
             },
         )
-
-
-def _with_values(run: Run, group: pd.DataFrame) -> pd.DataFrame:
-    """``group`` with a ``value`` column (tensor values; None for histogram rows)."""
-    values = run.tensors["value"].reindex(group.index) if group["exact"].any() else None
-    return group.assign(value=values if values is not None else None)

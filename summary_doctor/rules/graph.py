@@ -47,12 +47,14 @@ def unchanged_tags(run: Run, *, rtol: float = 1e-5, atol: float = 1e-8, min_step
     gradient is too small to move them (gradient.vanishing says so).
     """
     rows = rows_of_kind(run, *TRAINED_KINDS)
-    rows = rows[~rows["name"].str.contains(_RUNNING_STATS) & ~rows["name"].isin(_receiving_gradient(run))]
+    running = {name for name in rows["name"].unique() if _RUNNING_STATS.search(name)}  # per tag, not per row
+    rows = rows[~rows["name"].isin(running | _receiving_gradient(run))]
+    close = _stats_close(rows, rtol, atol)
     records = []
     for tag, group in rows.groupby("tag", sort=False):
         if len(group) < min_steps:
             continue
-        same = _stats_close(group, rtol, atol) and _buckets_same(run, group)
+        same = close[tag] and _buckets_same(run, group)
         records.append((tag, len(group), int(group["step"].min()), int(group["step"].max()), same))
     return pd.DataFrame(records, columns=["tag", "steps", "first_step", "last_step", "unchanged"])
 
@@ -64,16 +66,26 @@ def _receiving_gradient(run: Run) -> set[str]:
     return set(moving["parameter"].dropna())
 
 
-def _stats_close(group: pd.DataFrame, rtol: float, atol: float) -> bool:
-    values = group[["min", "max", "sum"]].to_numpy(dtype=float)
-    if not np.isfinite(values).all():
-        return False
-    return bool(np.all(np.abs(values - values[0]) <= atol + rtol * np.abs(values[0])))
+def _stats_close(rows: pd.DataFrame, rtol: float, atol: float) -> dict[str, bool]:
+    """Per tag: min, max and sum finite and allclose to the tag's first record at every record (all tags at once)."""
+    values = rows[["min", "max", "sum"]].to_numpy(dtype=float)
+    codes, tags = pd.factorize(rows["tag"])
+    first = values[np.unique(codes, return_index=True)[1]][codes]
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(values).all(axis=1) & (np.abs(values - first) <= atol + rtol * np.abs(first)).all(axis=1)
+    failures = np.bincount(codes, weights=~ok, minlength=len(tags))
+    return dict(zip(tags, failures == 0, strict=True))
 
 
 def _buckets_same(run: Run, group: pd.DataFrame) -> bool:
-    first = run.bucket_arrays(group.index[0]).count
-    return all(np.array_equal(first, run.bucket_arrays(i).count) for i in group.index[1:])
+    """Whether every record has the first one's bucket counts: equal bytes first, decoding only the others."""
+    encoded = group["encoded"].to_numpy()
+    differ = [label for label, data in zip(group.index[1:], encoded[1:], strict=True) if data != encoded[0]]
+    if not differ:
+        return True
+    table = run.bucket_table(np.array([group.index[0], *differ]))
+    first = table.row(0)[2]
+    return all(np.array_equal(first, table.row(i)[2]) for i in range(1, len(table)))
 
 
 @register

@@ -7,22 +7,20 @@ weight histograms (or tensors) into MindInsight's update ratio
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from summary_doctor.findings import Finding, Severity
 from summary_doctor.reader.run import Run
+from summary_doctor.rules._bucket_cdf import consecutive_distances, curves
+from summary_doctor.rules._bucket_stats import abs_means, chunks
 from summary_doctor.rules._histograms import (
     ENABLE_WEIGHTS,
     TagKind,
     base_name,
-    bucket_stats,
-    cdf_distance,
     has_kind,
     loss_outcome,
     names,
@@ -75,45 +73,54 @@ _RATIO_DTYPES = [object, "int64", "float64", "int64", "int64", bool, "float64"]
 
 
 def _histogram_ratios(run: Run, *, skip: set[str]) -> pd.DataFrame:
+    """Ratios between consecutive histograms of each weight tag, all tags at once.
+
+    Identical bytes mean identical histograms (ratio 0) and a NaN/Inf at
+    either end gives NaN, both without decoding; the other pairs are decoded
+    in chunks and measured with the vectorised CDF distance.
+    """
     rows = rows_of_kind(run, TagKind.WEIGHT)
     rows = rows[~rows["name"].isin(skip)]
-    records = []
-    for tag, group in rows.groupby("tag", sort=False):
-        records.extend(_tag_ratios(run, tag, group))
-    return pd.DataFrame(records, columns=RATIO_COLUMNS)
+    tag, step = rows["tag"].to_numpy(), rows["step"].to_numpy()
+    gap = step[1:] - step[:-1]
+    pair = np.flatnonzero((tag[1:] == tag[:-1]) & (gap > 0))
+    nonfinite = ((rows["nan_count"] + rows["pos_inf_count"] + rows["neg_inf_count"]) > 0).to_numpy()
+    encoded = rows["encoded"].to_numpy()
+    broken = nonfinite[pair] | nonfinite[pair + 1]
+    same = np.array([encoded[i] == encoded[i + 1] for i in pair], dtype=bool) & ~broken
+    ratio = np.where(broken, np.nan, 0.0)
+    scale = np.full(len(pair), np.nan)
+    measure = np.flatnonzero(~broken & ~same)
+    ratio[measure], scale[measure] = _measured(run, rows, pair[measure], gap[pair[measure]])
+    return pd.DataFrame(
+        {
+            "tag": tag[pair + 1],
+            "step": step[pair + 1],
+            "ratio": ratio,
+            "prev_step": step[pair],
+            "gap": gap[pair],
+            "exact": np.zeros(len(pair), dtype=bool),
+            "prev_abs_mean": scale,
+        },
+        columns=RATIO_COLUMNS,
+    )
 
 
-def _tag_ratios(run: Run, tag: str, group: pd.DataFrame) -> list[tuple]:
-    cache: dict = {}
-
-    def buckets(index):
-        if index not in cache:
-            cache[index] = run.bucket_arrays(index)
-        return cache[index]
-
-    out = []
-    rows = list(group[["step", "nan_count", "pos_inf_count", "neg_inf_count", "encoded", "mean"]].itertuples())
-    for a, b in itertools.pairwise(rows):
-        i, s0, s1 = a.Index, a.step, b.step
-        gap = int(s1 - s0)
-        if gap <= 0:
-            continue
-        if _nonfinite(a) or _nonfinite(b):
-            out.append((tag, int(s1), float("nan"), int(s0), gap, False, float("nan")))
-            continue
-        if a.encoded == b.encoded:
-            out.append((tag, int(s1), 0.0, int(s0), gap, False, float("nan")))
-            continue
-        previous = buckets(i)
-        distance = cdf_distance(previous, buckets(b.Index))
-        scale = bucket_stats(previous, a.mean)["abs_mean"]
-        out.append((tag, int(s1), distance / (scale + EPSILON) / gap, int(s0), gap, False, scale))
-        cache.pop(i, None)
-    return out
+RATIO_CHUNK_BYTES = 4 * 2**20  # encoded bytes decoded at once: bounds the memory of a large run
 
 
-def _nonfinite(row: Any) -> bool:
-    return bool(row.nan_count or row.pos_inf_count or row.neg_inf_count)
+def _measured(run: Run, rows: pd.DataFrame, first: np.ndarray, gap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ratio and mean|w| of the earlier histogram for pairs (first, first + 1) of ``rows``."""
+    ratio, scale = np.empty(len(first)), np.empty(len(first))
+    sizes = rows["encoded"].map(len).to_numpy()
+    for chunk in chunks(sizes[first] + sizes[first + 1], RATIO_CHUNK_BYTES):
+        involved = np.unique(np.concatenate([first[chunk], first[chunk] + 1]))
+        table = run.bucket_table(rows.index[involved])
+        at = np.searchsorted(involved, first[chunk])
+        distance = consecutive_distances(curves(table), at)
+        scale[chunk] = abs_means(table, at)
+        ratio[chunk] = distance / (scale[chunk] + EPSILON) / gap[chunk]
+    return ratio, scale
 
 
 def _tensor_ratios(run: Run) -> pd.DataFrame:

@@ -17,13 +17,13 @@ from summary_doctor.report.plots import data
 from summary_doctor.report.plots.style import (
     COLORS,
     CYCLE,
-    SMALL,
     WIDE,
     downsample,
     log_scale_if_wide,
     mark_step,
     message_figure,
     new_figure,
+    panel_figure,
 )
 
 
@@ -242,7 +242,7 @@ def generic_figure(run: Run, finding: Finding) -> Figure:
 
 def small_multiple(run: Run, tag: str) -> Figure:
     """One scalar tag as a small panel of the overview."""
-    figure = new_figure(SMALL)
+    figure = panel_figure()
     axes = figure.add_subplot()
     steps, values = data.series(run, tag)
     color = COLORS["eval"] if data.is_eval_tag(tag) else COLORS["line"]

@@ -1,7 +1,8 @@
 """What plots need from a run: series, the loss tag, histogram grids over steps.
 
-Only the tags a plot draws are decoded (bucket decoding is the expensive part
-of a run), and steps are thinned for drawing, never for analysis.
+Only the rows a plot draws are decoded, all of a tag's at once (thinned to
+``MAX_HEATMAP_STEPS`` for drawing, never for analysis), and kept for the
+other plots of the same tag; weight update ratios are the rules' own.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from summary_doctor.reader.buckets import BucketTable
 from summary_doctor.reader.run import Buckets, Run
+from summary_doctor.rules._bucket_stats import by_size
 
 MAX_HEATMAP_STEPS = 120
 GRID_BINS = 64
@@ -60,11 +63,24 @@ def tag_kind(run: Run, tag: str) -> str | None:
 
 def histogram_rows(run: Run, tag: str, limit: int = MAX_HEATMAP_STEPS) -> pd.DataFrame:
     """Current histogram rows of ``tag`` in step order, evenly thinned to ``limit`` (first and last kept)."""
-    rows = run.current("histograms")
-    rows = rows[rows["tag"] == tag].sort_values("step", kind="stable")
-    if len(rows) > limit:
-        rows = rows.iloc[np.unique(np.linspace(0, len(rows) - 1, limit).round().astype(int))]
-    return rows
+    if limit != MAX_HEATMAP_STEPS:
+        return _thinned(run, tag, limit)
+    cache: dict[str, pd.DataFrame] = run.derived.setdefault("drawn_rows", {})
+    if tag not in cache:
+        cache[tag] = _thinned(run, tag, limit)
+    return cache[tag]
+
+
+def _thinned(run: Run, tag: str, limit: int) -> pd.DataFrame:
+    """The tag's rows in step order, found by one grouping of the run's rows (not a filter per tag)."""
+    if "rows_by_tag" not in run.derived:
+        rows = run.current("histograms")[["tag", "step"]].sort_values("step", kind="stable")
+        run.derived["rows_by_tag"] = (rows.index.to_numpy(), rows.groupby("tag", sort=False).indices)
+    labels, positions = run.derived["rows_by_tag"]
+    taken = positions.get(tag, np.zeros(0, dtype=np.int64))
+    if len(taken) > limit:
+        taken = taken[np.unique(np.linspace(0, len(taken) - 1, limit).round().astype(int))]
+    return run.histograms.loc[labels[taken]]
 
 
 @dataclass
@@ -120,10 +136,19 @@ def histogram_grid(run: Run, tag: str, bins: int = GRID_BINS) -> Grid | None:
     low, high = _range(rows)
     edges = np.linspace(low, high, bins + 1)
     density = np.zeros((len(rows), bins))
-    for i, index in enumerate(rows.index):
-        density[i] = _resample(run.bucket_arrays(index), edges)
+    table = drawn_buckets(run, tag)
+    for i in range(len(table)):
+        density[i] = _resample(Buckets(*table.row(i)), edges)
     nonfinite = (rows["nan_count"] + rows["pos_inf_count"] + rows["neg_inf_count"]).to_numpy(dtype=float)
     return Grid(rows["step"].to_numpy(dtype=float), edges, density, nonfinite)
+
+
+def drawn_buckets(run: Run, tag: str) -> BucketTable:
+    """The buckets of the rows of ``tag`` that plots draw (:func:`histogram_rows`), decoded once per run."""
+    cache: dict[str, BucketTable] = run.derived.setdefault("drawn_buckets", {})
+    if tag not in cache:
+        cache[tag] = run.bucket_table(histogram_rows(run, tag).index.to_numpy())
+    return cache[tag]
 
 
 def share_at_most_zero(run: Run, tag: str) -> tuple[np.ndarray, np.ndarray]:
@@ -133,12 +158,13 @@ def share_at_most_zero(run: Run, tag: str) -> tuple[np.ndarray, np.ndarray]:
     dead share at bucket resolution (slightly high when buckets are coarse).
     """
     rows = histogram_rows(run, tag)
-    shares = []
-    for index in rows.index:
-        buckets = run.bucket_arrays(index)
-        total = buckets.count.sum()
-        shares.append(buckets.count[buckets.left <= 0].sum() / total if total else np.nan)
-    return rows["step"].to_numpy(dtype=float), np.asarray(shares, dtype=float)
+    table = drawn_buckets(run, tag)
+    owner = np.repeat(np.arange(len(table)), table.sizes)
+    total = np.bincount(owner, weights=table.count, minlength=len(table))
+    low = np.bincount(owner, weights=np.where(table.left <= 0, table.count, 0), minlength=len(table))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = np.where(total != 0, low / total, np.nan)
+    return rows["step"].to_numpy(dtype=float), shares
 
 
 def rms_series(run: Run, tag: str) -> tuple[np.ndarray, np.ndarray]:
@@ -149,14 +175,15 @@ def rms_series(run: Run, tag: str) -> tuple[np.ndarray, np.ndarray]:
         rms = np.sqrt(tensors["std"].to_numpy(dtype=float) ** 2 + tensors["mean"].to_numpy(dtype=float) ** 2)
         return tensors["step"].to_numpy(dtype=float), rms
     rows = histogram_rows(run, tag)
-    values = []
-    for index, row in rows.iterrows():
-        buckets = run.bucket_arrays(index)
-        total = buckets.count.sum()
-        centers = buckets.left + buckets.width / 2
-        rms = np.sqrt((buckets.count * centers**2).sum() / total) if total else np.nan
-        values.append(np.nan if row["nan_count"] or row["pos_inf_count"] or row["neg_inf_count"] else rms)
-    return rows["step"].to_numpy(dtype=float), np.asarray(values, dtype=float)
+    values = np.full(len(rows), np.nan)
+    for group, left, width, count in by_size(drawn_buckets(run, tag)):
+        total = count.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rms = np.sqrt((count * (left + width / 2) ** 2).sum(axis=1) / total)
+        values[group] = np.where(total != 0, rms, np.nan)
+    nonfinite = (rows["nan_count"] + rows["pos_inf_count"] + rows["neg_inf_count"]).to_numpy() > 0
+    values[nonfinite] = np.nan
+    return rows["step"].to_numpy(dtype=float), values
 
 
 def update_ratios(run: Run) -> pd.DataFrame:

@@ -16,7 +16,16 @@ from matplotlib.figure import Figure
 from summary_doctor.findings import Finding
 from summary_doctor.reader.run import Run
 from summary_doctor.report.plots import data
-from summary_doctor.report.plots.style import COLORS, CYCLE, SMALL, WIDE, mark_step, message_figure, new_figure
+from summary_doctor.report.plots.style import (
+    COLORS,
+    CYCLE,
+    SMALL,
+    WIDE,
+    mark_step,
+    message_figure,
+    new_figure,
+    panel_figure,
+)
 
 
 def draw_heatmap(axes: Any, grid: data.Grid) -> Any:
@@ -73,7 +82,7 @@ def overview_heatmap(run: Run, tag: str) -> Figure:
     grid = data.histogram_grid(run, tag, bins=48)
     if grid is None:
         return message_figure(f"no histogram recorded for {tag}", SMALL)
-    figure = new_figure(SMALL)
+    figure = panel_figure()
     axes = figure.add_subplot()
     draw_heatmap(axes, grid)
     axes.set_title(tag, loc="left")
