@@ -20,6 +20,7 @@ from enum import Enum
 import numpy as np
 import pandas as pd
 
+from summary_doctor.reader.derived import per_run
 from summary_doctor.reader.run import Buckets, Run
 from summary_doctor.rules.base import Context
 from summary_doctor.rules.tags import find_tag
@@ -99,6 +100,7 @@ def activation_function(tag: str) -> str | None:
     return next((f for f in ACTIVATION_FUNCTIONS if f in name), None)
 
 
+@per_run
 def graph_parameters(run: Run) -> pd.DataFrame:
     """The graph's parameters (name, shape), optimizer state (``moment1.*``...) left out."""
     graph = run.graph
@@ -116,6 +118,7 @@ def fan_in(shape: tuple[int, ...] | None) -> int | None:
     return int(np.prod(shape[1:]))
 
 
+@per_run
 def tag_table(run: Run, frame: str = "histograms") -> pd.DataFrame:
     """One row per tag: tag, name, kind, parameter (for gradients), order (layer order).
 
@@ -147,6 +150,7 @@ def _parameter_of(tag: str, kind: TagKind) -> str | None:
     return None
 
 
+@per_run
 def rows_of_kind(run: Run, *kinds: TagKind, frame: str = "histograms") -> pd.DataFrame:
     """Current rows of ``frame`` whose tag is one of ``kinds``, with tag-table columns, by tag then step."""
     table = tag_table(run, frame)
