@@ -47,3 +47,54 @@ def byte_progress(total: int, *, enabled: bool) -> Iterator[Callable[[int], None
     with Progress(*columns, transient=True) as progress:
         task = progress.add_task("reading", total=total)
         yield lambda consumed: progress.advance(task, consumed)
+
+
+class RunBar:
+    """The audit's bar: runs done of all runs, runs per second, time left; nothing off a terminal.
+
+    ``start(total, cached)`` is called once the cached runs are known, and
+    returns the callable that counts each run examined (or None: no bar).
+    """
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self._progress = None
+
+    def start(self, total: int, cached: int) -> Callable[[int], None] | None:
+        if not self.enabled or cached >= total:
+            return None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self._progress = Progress(
+            "auditing", BarColumn(), MofNCompleteColumn(), _rate_column(), TimeRemainingColumn(), transient=True
+        )
+        self._progress.start()
+        task = self._progress.add_task("auditing", total=total, completed=cached)
+        return lambda runs: self._progress.advance(task, runs)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def _rate_column():
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class RunsPerSecond(ProgressColumn):
+        def render(self, task):
+            speed = task.finished_speed or task.speed
+            return Text("" if speed is None else f"{speed:.1f} runs/s")
+
+    return RunsPerSecond()
+
+
+@contextmanager
+def run_bar(*, enabled: bool) -> Iterator[RunBar]:
+    """A :class:`RunBar`, always stopped (and erased) on the way out."""
+    bar = RunBar(enabled=enabled)
+    try:
+        yield bar
+    finally:
+        bar.stop()
