@@ -140,8 +140,9 @@ def run_dask(tasks: Sequence[RunTask], job: Job, done: Done, *, scheduler: Any) 
         by_key = {future.key: piece for future, piece in zip(futures, pieces, strict=True)}
         for future, result in dask_completed(futures, with_results=True, raise_errors=False):
             piece = by_key[future.key]
-            if isinstance(result, BaseException):
-                reason = f"cluster task failed: {type(result).__name__}: {result}"
+            if future.status != "finished":  # result is (type, exception, traceback), or the cancellation
+                error = result[1] if isinstance(result, tuple) else result
+                reason = f"cluster task failed: {type(error).__name__}: {error}"
                 result = [(failed_record(t, reason), None) for t in piece]
             for task, (record, html) in zip(piece, result, strict=True):
                 done(task, record, html)
