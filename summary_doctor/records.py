@@ -53,8 +53,9 @@ class RunRecord:
     """One run as an audit keeps it: files, steps, findings, checklist, lineage facts, digest.
 
     ``facts`` are the table's lineage columns (learning rate, batch size, final
-    loss...); ``digest`` is what cross-run checks need; ``seconds`` how long
-    reading and the rules took; ``code`` the fingerprint of the code that made it.
+    loss...); ``digest`` is what cross-run checks need; ``seconds`` the CPU
+    seconds of reading, the rules and the report; ``code`` the fingerprint of
+    the code that made it.
     """
 
     run: str
