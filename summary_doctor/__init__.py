@@ -7,6 +7,8 @@ Public API::
     run.scalars          # long-format pandas frames: run, file, tag, step, wall_time, value
     diagnosis = diagnose(run)
     diagnosis.findings   # Finding(id, severity, title, message, hint, step, evidence)
+
+    table = audit_table("./experiments")   # one row per run below, in parallel, cached: a DataFrame
 """
 
 from __future__ import annotations

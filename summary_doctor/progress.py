@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from summary_doctor.reader.files import run_files
 
@@ -78,12 +79,12 @@ class RunBar:
             self._progress = None
 
 
-def _rate_column():
+def _rate_column() -> Any:
     from rich.progress import ProgressColumn
     from rich.text import Text
 
     class RunsPerSecond(ProgressColumn):
-        def render(self, task):
+        def render(self, task: Any) -> Any:
             speed = task.finished_speed or task.speed
             return Text("" if speed is None else f"{speed:.1f} runs/s")
 

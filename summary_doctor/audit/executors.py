@@ -74,7 +74,8 @@ def _pool_round(tasks: list[RunTask], job: Job, done: Done, *, jobs: int, size: 
     from summary_doctor.audit.examine import examine_chunk
 
     lost: list[RunTask] = []
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_warm) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_warm)
+    try:
         futures = {pool.submit(examine_chunk, chunk, job): chunk for chunk in chunks(tasks, size)}
         for future in as_completed(futures):
             chunk = futures[future]
@@ -87,6 +88,10 @@ def _pool_round(tasks: list[RunTask], job: Job, done: Done, *, jobs: int, size: 
                 results = [(failed_record(t, f"worker error: {type(error).__name__}: {error}"), None) for t in chunk]
             for task, (record, html) in zip(chunk, results, strict=True):
                 done(task, record, html)
+    except BaseException:  # Ctrl-C: drop what has not started instead of finishing it
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     order = {task.path: i for i, task in enumerate(tasks)}
     return sorted(lost, key=lambda task: order[task.path])
 
@@ -94,14 +99,14 @@ def _pool_round(tasks: list[RunTask], job: Job, done: Done, *, jobs: int, size: 
 def run_pool(tasks: Sequence[RunTask], job: Job, done: Done, *, jobs: int, context: BaseContext | None = None) -> None:
     """Examine ``tasks`` on ``jobs`` local worker processes."""
     context = context or pool_context()
-    remaining, workers, size = list(tasks), jobs, chunk_size(len(tasks), jobs)
+    remaining, workers, size = list(tasks), jobs, chunk_size(len(tasks), jobs, most=2)
     while remaining:
         lost = _pool_round(remaining, job, done, jobs=workers, size=size, context=context)
         if lost and (workers, size) == (1, 1):
             culprit, remaining = lost[0], lost[1:]  # one worker, one run at a time: the first lost one did it
             log.warning("%s: the worker process died while examining it", culprit.name)
             done(culprit, failed_record(culprit, "the worker process died while examining this run"), None)
-            workers, size = jobs, chunk_size(len(remaining), jobs)
+            workers, size = jobs, chunk_size(len(remaining), jobs, most=2)
         elif lost:
             log.info("a worker process died; examining its %d run(s) one at a time", len(lost))
             remaining, workers, size = lost, 1, 1
