@@ -103,7 +103,7 @@ def _exit_status(audit: BatchAudit, fail_on: str) -> int:
     threshold = FAIL_ON[fail_on]
     if threshold is None:
         return EXIT_OK
-    if any(not r.diagnosed or r.status == "failed" for r in audit.records):
+    if any(not r.diagnosed for r in audit.records):  # unreadable or failed: counts as an error
         return EXIT_FAIL
     findings = [*audit.findings, *(f for r in audit.records for f in r.findings)]
     return EXIT_FAIL if any(f.severity.rank >= threshold for f in findings) else EXIT_OK

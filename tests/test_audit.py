@@ -134,6 +134,23 @@ def test_a_rule_that_crashes_leaves_the_row_incomplete_and_says_which(tmp_path, 
     assert row["loss.diverging"] == "not-checkable" and row["loss.plateau"] == "ok"
 
 
+def test_a_reader_bug_fails_only_that_run(tree, first, monkeypatch):
+    from summary_doctor.audit import examine
+
+    real = examine.read_run
+
+    def buggy(path, **options):
+        if str(path).endswith("rank_1"):
+            raise IndexError("list index out of range")
+        return real(path, **options)
+
+    monkeypatch.setattr(examine, "read_run", buggy)
+    table = {r["run"]: r for r in rows(audit_runs(tree, jobs=1, cache=False))}
+    failed = table["experiments/2026-02-03/job/rank_1"]
+    assert failed["status"] == "failed" and "reading stopped on IndexError" in failed["reason"]
+    assert failed["verdict"] is None and table["experiments/2026-02-03/job/rank_0"]["status"] == "diagnosed"
+
+
 def test_worker_processes_give_the_same_table_as_one_process(tree, first):
     parallel = audit_runs(tree, jobs=2, cache=False)
     assert parallel.stats.jobs == 2 and same(rows(parallel), rows(first))
@@ -153,7 +170,7 @@ def test_a_worker_that_dies_costs_only_its_run(tree, first, monkeypatch):
         return real(task, job, **options)
 
     monkeypatch.setattr(examine, "examine", deadly)  # forked workers inherit it
-    monkeypatch.setattr(executors, "pool_context", lambda: multiprocessing.get_context("fork"))
+    monkeypatch.setattr(executors, "pool_context", lambda **_: multiprocessing.get_context("fork"))
     table = {r["run"]: r for r in rows(audit_runs(tree, jobs=2, cache=False))}
     dead = table["experiments/2026-01-10/run_2"]
     assert dead["status"] == "failed" and "worker process died" in dead["reason"]

@@ -8,7 +8,6 @@ cross-run step, so both say the same about every run.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -49,7 +48,7 @@ def audit(
     path = Path(root)
     if run_paths is None:
         run_paths = runs_below(root)
-    tags = dataclasses.asdict(context.tags) if context is not None else {}
+    tags = context.tags if context is not None else None
     job = Job.of(select=select, ignore=ignore, settings=settings, tags=tags, verify=verify)
     result = AuditResult(root=str(root))
     digests = {}

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 Done = Callable[[RunTask, RunRecord, "str | None"], None]
 WORKER_MODULE = "summary_doctor.audit.examine"
+REPORT_MODULES = ("summary_doctor.report.html", "summary_doctor.report.plots")
 
 
 def chunks(tasks: Sequence[RunTask], size: int) -> list[list[RunTask]]:
@@ -55,11 +56,12 @@ def run_here(tasks: Sequence[RunTask], job: Job, done: Done) -> None:
         done(task, examined.record, examined.html)
 
 
-def pool_context() -> BaseContext:
-    """forkserver with the rules preloaded where available (Linux), else spawn."""
+def pool_context(*, reports: bool = False) -> BaseContext:
+    """forkserver with the rules (and the report's plotting, when it is wanted) preloaded where
+    available (Linux), else spawn."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([WORKER_MODULE])
+        context.set_forkserver_preload([WORKER_MODULE, *REPORT_MODULES] if reports else [WORKER_MODULE])
         return context
     return multiprocessing.get_context("spawn")
 
@@ -98,7 +100,7 @@ def _pool_round(tasks: list[RunTask], job: Job, done: Done, *, jobs: int, size: 
 
 def run_pool(tasks: Sequence[RunTask], job: Job, done: Done, *, jobs: int, context: BaseContext | None = None) -> None:
     """Examine ``tasks`` on ``jobs`` local worker processes."""
-    context = context or pool_context()
+    context = context or pool_context(reports=job.reports)
     remaining, workers, size = list(tasks), jobs, chunk_size(len(tasks), jobs, most=2)
     while remaining:
         lost = _pool_round(remaining, job, done, jobs=workers, size=size, context=context)

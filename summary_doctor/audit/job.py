@@ -9,6 +9,7 @@ result: the code (its version and a hash of its files), ``--select``,
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -65,11 +66,16 @@ class Job:
         select: Iterable[str] | None = None,
         ignore: Iterable[str] | None = None,
         settings: Mapping[str, Mapping[str, Any]] | None = None,
-        tags: Mapping[str, str | None] | None = None,
+        tags: Mapping[str, str | None] | Any = None,
         verify: bool = True,
         reports: bool = False,
     ) -> Job:
-        """A job from the options as the Python API and the command line take them."""
+        """A job from the options as the Python API and the command line take them.
+
+        ``tags`` maps a :class:`~summary_doctor.rules.base.TagOverrides` field to a tag, or is one.
+        """
+        if dataclasses.is_dataclass(tags):
+            tags = dataclasses.asdict(tags)
         return cls(
             select=tuple(select or ()),
             ignore=tuple(ignore or ()),
