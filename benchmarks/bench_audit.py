@@ -86,8 +86,26 @@ def split(wall: float, t: dict[str, float]) -> str:
     return (
         f"start-up {startup:.2f} s, walk {t['walk']:.2f} s, cache {t['cache']:.2f} s, "
         f"examine {t['examine']:.2f} s wall (read {t['read']:.1f} s + rules {t['rules']:.1f} s CPU over "
-        f"{t['jobs']:.0f} worker(s)), cross-run {t['cross']:.2f} s, output {t['output']:.2f} s"
+        f"{t['jobs']:.0f} worker(s), {1000 * (t['read'] + t['rules']) / max(t['examined'], 1):.0f} ms CPU a run), "
+        f"cross-run {t['cross']:.2f} s, output {t['output']:.2f} s"
     )
+
+
+def load() -> str:
+    return f"load {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
+
+
+def scaling(small: Path, runs: int, jobs_list: list[int], out: Path) -> float:
+    """The baseline (the report command, one run after the other) and the audit at each --jobs; no cache."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "summary_doctor", str(small), "--format", "json", "-o", str(out)])
+    base = runs / (time.perf_counter() - started)
+    print(f"\n{runs} runs; baseline, summary-doctor ROOT --format json (sequential, no cache): {base:.1f} runs/s")
+    for jobs in jobs_list:
+        wall, t = timed(audit_command(small, out, "--no-cache", "--jobs", str(jobs)))
+        rate = runs / wall
+        print(f"audit --jobs {jobs}: {rate:5.1f} runs/s = {rate / base:.2f}x baseline ({load()}); {split(wall, t)}")
+    return base
 
 
 def main() -> None:
@@ -95,27 +113,23 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1000, help="runs in the big tree (default 1000)")
     parser.add_argument("--scaling-runs", type=int, default=120, help="runs for the baseline and --jobs scaling")
     parser.add_argument("--jobs", type=int, nargs="*", default=[1, 2, 3], help="--jobs values to compare")
+    parser.add_argument("--no-scaling", action="store_true", help="only the first and the cached audit")
     args = parser.parse_args()
     big = build(DATA / f"audit_{args.runs}", args.runs)
     small = build(DATA / f"audit_{args.scaling_runs}", args.scaling_runs)
-    print(f"{os.cpu_count()} cores; trees: {big} ({args.runs} runs), {small} ({args.scaling_runs} runs)")
+    print(f"{os.cpu_count()} cores, {load()}; trees in {DATA}")
     with tempfile.TemporaryDirectory() as scratch:
         out, cache = Path(scratch) / "audit.json", Path(scratch) / "cache.sqlite"
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "summary_doctor", str(small), "--format", "json", "-o", str(out)])
-        base = args.scaling_runs / (time.perf_counter() - started)
-        print(f"\nbaseline: summary-doctor ROOT --format json (sequential, no cache): {base:.1f} runs/s")
-        for jobs in args.jobs:
-            wall, t = timed(audit_command(small, out, "--no-cache", "--jobs", str(jobs)))
-            rate = args.scaling_runs / wall
-            print(f"audit --jobs {jobs} --no-cache: {rate:.1f} runs/s = {rate / base:.2f}x baseline; {split(wall, t)}")
-        print(f"\n{args.runs} runs, every core:")
+        base = None if args.no_scaling else scaling(small, args.scaling_runs, args.jobs, out)
+        print(f"\n{args.runs} runs, --jobs default (every core):")
         wall, t = timed(audit_command(big, out, "--cache", str(cache)))
         first = args.runs / wall
-        print(f"first audit:  {first:6.1f} runs/s ({wall:.1f} s) = {first / base:.2f}x baseline; {split(wall, t)}")
+        versus = f" = {first / base:.2f}x baseline" if base else ""
+        print(f"first audit:  {first:6.1f} runs/s ({wall:.1f} s){versus} ({load()}); {split(wall, t)}")
         wall, t = timed(audit_command(big, out, "--cache", str(cache)))
         again = args.runs / wall
-        print(f"cached audit: {again:6.1f} runs/s ({wall:.2f} s) = {again / first:.1f}x the first; {split(wall, t)}")
+        print(f"cached audit: {again:6.1f} runs/s ({wall:.2f} s) = {again / first:.1f}x the first ({load()}); "
+              f"{split(wall, t)}")  # fmt: skip
         print(f"JSON written: {out.stat().st_size / 1e6:.1f} MB; cache file: {cache.stat().st_size / 1e6:.1f} MB")
 
 

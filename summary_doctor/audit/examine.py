@@ -49,7 +49,11 @@ def _failed(task: RunTask, stage: str, error: BaseException) -> RunRecord:
 
 def _status(record: RunRecord, run: Run, notes: list[str]) -> None:
     """Fill the record's status and reason: why a row is not a plain 'diagnosed'."""
-    crashed = [f.title for f in record.findings if is_internal(f)]
+    crashed = [
+        f"rule {f.evidence.get('rule', f.id)} failed: {f.evidence['internal_error']}"
+        for f in record.findings
+        if is_internal(f)
+    ]
     if crashed or notes:
         record.status, record.reason = "incomplete", "; ".join(crashed + notes)
         return
