@@ -68,7 +68,7 @@ def symptom_cells(record: RunRecord, findings: list[Finding]) -> dict[str, str]:
             worst[finding.id] = severity
     for symptom_id in SYMPTOM_IDS:
         cell = worst.get(symptom_id) or cells.get(symptom_id, Status.NOT_CHECKABLE.value)
-        cells[symptom_id] = "not-checkable" if cell == Status.PROBLEM.value else cell
+        cells[symptom_id] = "warning" if cell == Status.PROBLEM.value else cell  # a problem is at least a warning
     return {symptom_id: cells[symptom_id] for symptom_id in SYMPTOM_IDS}
 
 

@@ -94,3 +94,16 @@ def test_two_audits_at_once_share_the_cache_safely(tmp_path):
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert audit_runs(tmp_path / "lab", jobs=1, cache=path).stats.cached == 4
+
+
+def test_results_of_other_code_are_not_stored(lab, tmp_path, caplog, monkeypatch):
+    """A cluster worker with another summary-doctor: its rows are shown, never cached as this code's."""
+    from summary_doctor.audit import examine
+
+    monkeypatch.setattr(examine, "code_fingerprint", lambda: "0.0.1+elsewhere")
+    path = tmp_path / "cache.sqlite"
+    with caplog.at_level(logging.WARNING):
+        first = audit_runs(lab, jobs=1, cache=path)
+    assert all(r.status == "diagnosed" for r in first.records) and "not cached" in caplog.text
+    monkeypatch.undo()
+    assert audit_runs(lab, jobs=1, cache=path).stats.cached == 0

@@ -10,6 +10,7 @@ pandas or the rules: an audit answered from the cache never loads them.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import time
@@ -21,9 +22,10 @@ from typing import Any
 from summary_doctor.audit import cross
 from summary_doctor.audit.cache import Cache
 from summary_doctor.audit.discover import RunTask, discover
-from summary_doctor.audit.job import Job
+from summary_doctor.audit.job import Job, code_fingerprint
 from summary_doctor.records import AuditStats, BatchAudit, RunRecord
 
+log = logging.getLogger(__name__)
 Advance = Callable[[int], None]
 
 
@@ -51,20 +53,35 @@ class _Collector:
     advance: Advance | None = None
     records: dict[str, RunRecord] = field(default_factory=dict)
     pages: dict[str, str] = field(default_factory=dict)
+    mismatch: bool = False
 
     def take(self, task: RunTask, record: RunRecord, html: str | None) -> None:
         self.records[task.path] = record
-        written = None
-        if self.reports is not None and html is not None:
-            page = self.pages[task.name] = report_page(task.name)
-            target = self.reports / page
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(html, encoding="utf-8")
-            written = str(target)
-        if self.cache is not None and record.status != "failed":  # a failure may not repeat: try it again
+        written = self._write_report(task, html)
+        # a failure may not repeat (try it again next time); a result of other code is not this code's
+        if self.cache is not None and record.status != "failed" and not self._foreign(record):
             self.cache.put(task, self.job_key, record, written)
         if self.advance is not None:
             self.advance(1)
+
+    def _write_report(self, task: RunTask, html: str | None) -> str | None:
+        if self.reports is None or html is None:
+            return None
+        page = self.pages[task.name] = report_page(task.name)
+        target = self.reports / page
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(html, encoding="utf-8")
+        return str(target)
+
+    def _foreign(self, record: RunRecord) -> bool:
+        """True for a record made by other code (a cluster worker with another version): warned once."""
+        if not record.code or record.code == code_fingerprint():
+            return False
+        if not self.mismatch:
+            log.warning("a worker runs summary-doctor %s, this command %s: its results are not cached",
+                        record.code, code_fingerprint())  # fmt: skip
+        self.mismatch = True
+        return True
 
     def from_cache(self, tasks: list[RunTask]) -> list[RunTask]:
         """Take every run the cache still holds (with its report, when reports are wanted); return the rest."""
