@@ -53,7 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", metavar="FILE|DIR/", help="write to FILE; DIR/ writes DIR/index.html and each run's report"
     )
     out.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colours in the text table")
-    out.add_argument("--fail-on", choices=tuple(FAIL_ON), default="error", help="lowest severity that gives exit 1")
+    out.add_argument(
+        "--fail-on",
+        choices=tuple(FAIL_ON),
+        default="error",
+        help="lowest severity that gives exit 1 (a run that cannot be read or examined counts as an error)",
+    )
     work = parser.add_argument_group("work")
     work.add_argument("-j", "--jobs", type=int, metavar="N", help="worker processes (default: all cores; 1: none)")
     work.add_argument("--cache", metavar="PATH", help="the cache file (default: in the user's cache directory)")

@@ -159,7 +159,9 @@ def audit_runs(
     the cached runs are known and returns a callable advanced by one per run
     examined (or None).
 
-    Raises :class:`SummaryDoctorError` when ``root`` holds no run.
+    Raises :class:`SummaryDoctorError` when ``root`` holds no run. Where worker
+    processes are spawned rather than forked (macOS, Windows), call it from
+    under ``if __name__ == "__main__":`` as for any multiprocessing code.
     """
     started = time.perf_counter()
     jobs = jobs or default_jobs()

@@ -87,7 +87,7 @@ def summary_lines(audit: BatchAudit, table: list[dict[str, Any]]) -> list[str]:
     frequent = symptom_counts(table)
     if frequent:
         top = sorted(frequent.items(), key=lambda item: -sum(item[1].values()))[:8]
-        lines.append("most frequent: " + ", ".join(f"{i} ({sum(c.values())} runs)" for i, c in top))
+        lines.append("most frequent: " + ", ".join(f"{i} ({sum(c.values())} run(s))" for i, c in top))
     for finding in audit.findings:
         lines.append(f"across runs: {finding.severity.value.upper()} {finding.id}: {finding.title}")
     return lines
