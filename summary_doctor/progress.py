@@ -30,6 +30,13 @@ def run_bytes(run_paths: Sequence[Path]) -> int:
     return total
 
 
+def _stderr() -> Any:
+    """The bars go to stderr, the terminal this module checked: stdout may be a report piped elsewhere."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
 def wanted(stream=None) -> bool:
     """True when ``stream`` (stderr by default) is an interactive terminal."""
     stream = stream or sys.stderr
@@ -45,7 +52,7 @@ def byte_progress(total: int, *, enabled: bool) -> Iterator[Callable[[int], None
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 
     columns = ("reading", BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
-    with Progress(*columns, transient=True) as progress:
+    with Progress(*columns, transient=True, console=_stderr()) as progress:
         task = progress.add_task("reading", total=total)
         yield lambda consumed: progress.advance(task, consumed)
 
@@ -66,9 +73,8 @@ class RunBar:
             return None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-        self._progress = Progress(
-            "auditing", BarColumn(), MofNCompleteColumn(), _rate_column(), TimeRemainingColumn(), transient=True
-        )
+        columns = ("auditing", BarColumn(), MofNCompleteColumn(), _rate_column(), TimeRemainingColumn())
+        self._progress = Progress(*columns, transient=True, console=_stderr())
         self._progress.start()
         task = self._progress.add_task("auditing", total=total, completed=cached)
         return lambda runs: self._progress.advance(task, runs)

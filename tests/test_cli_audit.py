@@ -129,3 +129,18 @@ def test_a_cached_audit_loads_neither_pandas_nor_the_rules_nor_matplotlib(lab, c
     for fmt in ("json", "csv", "html", "text"):
         done = subprocess.run([sys.executable, "-c", code.replace("{fmt}", fmt)], capture_output=True, text=True)
         assert done.stdout.strip() == "1 []", (fmt, done.stdout, done.stderr)
+
+
+def test_the_run_bar_counts_runs_and_only_when_asked(capsys):
+    from summary_doctor.progress import run_bar
+
+    with run_bar(enabled=False) as bar:
+        assert bar.start(10, 0) is None
+    with run_bar(enabled=True) as bar:
+        assert bar.start(5, 5) is None  # everything came from the cache: nothing to show
+    with run_bar(enabled=True) as bar:
+        advance = bar.start(10, 4)
+        advance(3)
+        task = bar._progress.tasks[0]
+        assert (task.completed, task.total) == (7, 10) and bar._progress.console.stderr
+    assert bar._progress is None and capsys.readouterr().out == ""
