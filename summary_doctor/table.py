@@ -150,8 +150,11 @@ def write_parquet(audit: BatchAudit, path: str) -> None:
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
-    except ImportError:
-        raise SummaryDoctorError("--format parquet needs pyarrow: pip install 'summary-doctor[parquet]'") from None
+    except ImportError as error:  # absent, or too new for this numpy (pyarrow 26 needs numpy 2)
+        raise SummaryDoctorError(
+            f"--format parquet needs a working pyarrow ({error}): pip install 'summary-doctor[parquet]' "
+            "(beside numpy < 2: 'pyarrow<26')"
+        ) from None
     data = rows(audit)
     names = columns(data)
     arrays = {}
