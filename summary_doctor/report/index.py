@@ -122,6 +122,8 @@ class IndexView:
     rows: list[RunRow]
     bars: list[Bar]
     chart_height: int
+    chart_width: int
+    label_x: int
     cross: list[CrossView]
     sections: list[Section] = field(default_factory=list)
 
@@ -228,6 +230,8 @@ def build_index(audit: BatchAudit) -> IndexView:
         rows=run_rows,
         bars=bars,
         chart_height=len(bars) * ROW_HEIGHT + 4,
+        chart_width=LABEL_WIDTH + BAR_WIDTH + 90,  # room for the count after the longest bar
+        label_x=LABEL_WIDTH - 6,
         cross=_cross(audit.findings),
         sections=sections,
     )
