@@ -73,6 +73,13 @@ def test_a_run_that_cannot_be_read_says_why_and_the_others_are_complete(first):
     assert all(table[name]["status"] == "diagnosed" for name in COPIES)
 
 
+def test_a_run_with_only_empty_files_is_not_called_clean(tmp_path):
+    (tmp_path / "lab" / "started").mkdir(parents=True)
+    (tmp_path / "lab" / "started" / "events.out.events.summary.1795850001.0.vm_MS").write_bytes(b"")
+    row = rows(audit_runs(tmp_path / "lab", jobs=1, cache=False))[0]
+    assert row["status"] == "unreadable" and "no record" in row["reason"] and row["verdict"] is None
+
+
 def test_a_run_still_being_written_is_read_so_far(first):
     live = {r["run"]: r for r in rows(first)}[LIVE]
     assert live["status"] == "diagnosed" and live["read_problems"] == 1 and "truncated" in live["reason"]

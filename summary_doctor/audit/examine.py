@@ -58,8 +58,9 @@ def _status(record: RunRecord, run: Run, notes: list[str]) -> None:
         record.status, record.reason = "incomplete", "; ".join(crashed + notes)
         return
     problems = run.problems
-    if problems and not any(f["records"] for f in record.files):
-        record.status, record.reason = "unreadable", f"nothing could be read: {problems[0]}"
+    if not any(f["records"] for f in record.files):
+        why = problems[0] if problems else "its files hold no record yet (the job stopped early, or just started)"
+        record.status, record.reason = "unreadable", f"nothing could be read: {why}"
     elif problems:
         record.reason = f"{len(problems)} read problem(s): {problems[0]}"
 
