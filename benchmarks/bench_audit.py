@@ -12,7 +12,7 @@ process, as a user would run it (``--format json`` to a file):
    cache) as the baseline, and the audit with ``--jobs 1, 2, 3`` (no cache).
 
 It prints runs per second, each as a ratio to the baseline measured in the
-same session, and where the time went (``--timings``): start-up (process
+same run, and where the time went (``--timings``): start-up (process
 start to the audit's first line: interpreter and imports), the walk, cache
 look-ups, examining (wall), reading and rules (CPU seconds summed over the
 workers), output. Numbers vary with machine load: compare the ratios.
@@ -40,7 +40,7 @@ def fixture_runs() -> list[Path]:
 
 
 def build(root: Path, count: int) -> Path:
-    """``count`` runs under ``root`` (kept between sessions; delete the folder to rebuild)."""
+    """``count`` runs under ``root`` (kept from one benchmark to the next; delete the folder to rebuild)."""
     if (root / ".complete").exists():
         return root
     shutil.rmtree(root, ignore_errors=True)
