@@ -10,7 +10,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from summary_doctor import __version__
@@ -22,10 +22,40 @@ FORMATS = ("text", "json", "markdown", "html")
 FAIL_ON = {"error": 2, "warning": 1, "info": 0, "never": None}
 
 
+def add_rule_options(parser: argparse.ArgumentParser, *, info: bool) -> None:
+    """--select/--ignore/--set and the tag overrides, shared by the report and the audit."""
+    rules = parser.add_argument_group("rules")
+    rules.add_argument("--select", action="append", default=[], metavar="ID", help="only these ids or groups")
+    rules.add_argument("--ignore", action="append", default=[], metavar="ID", help="skip these ids or groups")
+    rules.add_argument("--set", action="append", default=[], metavar="ID.FIELD=VALUE", help="change a threshold")
+    if info:
+        rules.add_argument("--list-rules", action="store_true", help="list symptom ids and their rules, then exit")
+        rules.add_argument("--explain", metavar="ID", help="print what a symptom id checks and why, then exit")
+    tags = parser.add_argument_group("tags (found by pattern unless given)")
+    for option, dest in (
+        ("--loss-tag", "loss"),
+        ("--eval-loss-tag", "eval_loss"),
+        ("--acc-tag", "accuracy"),
+        ("--eval-acc-tag", "eval_accuracy"),
+        ("--lr-tag", "learning_rate"),
+        ("--input-tag", "input"),
+        ("--label-tag", "label"),
+        ("--eval-input-tag", "eval_input"),
+        ("--eval-label-tag", "eval_label"),
+    ):
+        tags.add_argument(option, dest=f"tag_{dest}", metavar="TAG")
+
+
+def tag_overrides(args: argparse.Namespace) -> dict[str, str | None]:
+    """The tag options as TagOverrides field -> tag."""
+    return {k[4:]: v for k, v in vars(args).items() if k.startswith("tag_")}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="summary-doctor",
         description="Diagnose MindSpore training runs from their summary directories.",
+        epilog="To audit a folder of many runs into one table (parallel, cached), see: summary-doctor audit --help",
     )
     parser.add_argument(
         "path", nargs="?", help="a summary directory, a folder of runs (searched at any depth), or one file"
@@ -42,25 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument(
         "--fail-on", choices=tuple(FAIL_ON), default="error", help="lowest severity that makes the exit status 1"
     )
-    rules = parser.add_argument_group("rules")
-    rules.add_argument("--select", action="append", default=[], metavar="ID", help="only these ids or groups")
-    rules.add_argument("--ignore", action="append", default=[], metavar="ID", help="skip these ids or groups")
-    rules.add_argument("--set", action="append", default=[], metavar="ID.FIELD=VALUE", help="change a threshold")
-    rules.add_argument("--list-rules", action="store_true", help="list symptom ids and their rules, then exit")
-    rules.add_argument("--explain", metavar="ID", help="print what a symptom id checks and why, then exit")
-    tags = parser.add_argument_group("tags (found by pattern unless given)")
-    for option, dest in (
-        ("--loss-tag", "loss"),
-        ("--eval-loss-tag", "eval_loss"),
-        ("--acc-tag", "accuracy"),
-        ("--eval-acc-tag", "eval_accuracy"),
-        ("--lr-tag", "learning_rate"),
-        ("--input-tag", "input"),
-        ("--label-tag", "label"),
-        ("--eval-input-tag", "eval_input"),
-        ("--eval-label-tag", "eval_label"),
-    ):
-        tags.add_argument(option, dest=f"tag_{dest}", metavar="TAG")
+    add_rule_options(parser, info=True)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar while reading large runs")
     parser.add_argument("--no-verify", action="store_true", help="skip CRC checks (faster, less safe)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log diagnostics to stderr")
@@ -123,9 +135,20 @@ def _info(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _runs_below(path: str) -> list[Path]:
+    from summary_doctor.audit import runs_below
+
+    try:
+        return runs_below(path)
+    except SummaryDoctorError as error:
+        if Path(path).name == "audit" and not Path(path).exists():
+            raise SummaryDoctorError(f"{error} (to audit a folder of runs: summary-doctor audit ROOT)") from None
+        raise
+
+
 def _run(args: argparse.Namespace) -> int:
     from summary_doctor import engine, progress
-    from summary_doctor.audit import audit, runs_below
+    from summary_doctor.audit import audit
     from summary_doctor.rules.base import Context, TagOverrides
 
     info = _info(args)
@@ -137,8 +160,8 @@ def _run(args: argparse.Namespace) -> int:
     fmt = _format(args)
     settings = engine.parse_settings(args.set)
     engine.selected_ids(args.select, args.ignore)  # validates before any reading
-    overrides = TagOverrides(**{k[4:]: v for k, v in vars(args).items() if k.startswith("tag_")})
-    run_paths = runs_below(args.path)
+    overrides = TagOverrides(**tag_overrides(args))
+    run_paths = _runs_below(args.path)
     show_bar = progress.wanted() and not args.no_progress
     with progress.byte_progress(progress.run_bytes(run_paths) if show_bar else 0, enabled=show_bar) as advance:
         result = audit(
@@ -159,12 +182,11 @@ def _run(args: argparse.Namespace) -> int:
     return _exit_status(result, args.fail_on)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``summary-doctor``; returns the exit status."""
-    args = build_parser().parse_args(argv)
+def guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a command: logging on stderr, one line and exit 2 for a user mistake, 130 on Ctrl-C."""
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
-        return _run(args)
+        return run(args)
     except SummaryDoctorError as error:
         print(f"summary-doctor: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -174,3 +196,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("summary-doctor: interrupted", file=sys.stderr)
         return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``summary-doctor``; returns the exit status.
+
+    ``summary-doctor audit ...`` (the word first) is the batch audit; any
+    other first argument is the PATH of a report (``./audit`` for a
+    directory named audit).
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["audit"]:
+        from summary_doctor import cli_audit
+
+        return cli_audit.main(argv[1:])
+    args = build_parser().parse_args(argv)
+    return guarded(_run, args)

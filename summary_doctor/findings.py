@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from summary_doctor.reader.run import Run
+if TYPE_CHECKING:  # an audit served from its cache reads no run: findings stay free of pandas
+    from summary_doctor.reader.run import Run
 
 
 class Severity(str, Enum):

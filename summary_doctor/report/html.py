@@ -7,25 +7,9 @@ every template: tag names, scopes and paths come from users' code.
 
 from __future__ import annotations
 
-from functools import cache
-
-from jinja2 import Environment, PackageLoader, StrictUndefined
-
 from summary_doctor.findings import AuditResult
+from summary_doctor.report.jinja import environment
 from summary_doctor.report.model import ReportView, build_report
-
-
-@cache
-def environment() -> Environment:
-    """The template environment; autoescape is forced on for every template name, not just ``*.html``."""
-    return Environment(
-        loader=PackageLoader("summary_doctor.report", "templates"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
 
 
 def render_view(view: ReportView) -> str:

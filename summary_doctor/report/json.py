@@ -12,16 +12,17 @@ from typing import Any
 
 from summary_doctor import __version__
 from summary_doctor.findings import AuditResult, Diagnosis
+from summary_doctor.records import record_of
 
 SCHEMA = "summary-doctor/1"
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """Strict-JSON values: NaN/Inf as text, numpy scalars as Python numbers."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -29,33 +30,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _optional_int(value: Any) -> int | None:
-    try:
-        return None if value is None or value != value else int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def run_json(diagnosis: Diagnosis) -> dict[str, Any]:
     """One entry of ``runs``: files, steps, findings, and the full checklist."""
-    run = diagnosis.run
-    span = run.steps
-    files = [
-        {"file": row.file, "records": int(row.records), "bytes": int(row.bytes), "problems": list(row.problems)}
-        for row in run.files.itertuples()
-    ]
-    return {
-        "run": run.name,
-        "files": files,
-        "steps": {"first": _optional_int(span[0]) if span else None, "last": _optional_int(span[1]) if span else None},
-        "findings": [finding.to_json() for finding in diagnosis.findings],
-        "checklist": [entry.to_json() for entry in diagnosis.checklist],
-    }
+    return record_of(diagnosis).contract_json()
 
 
 def document(result: AuditResult) -> dict[str, Any]:
     """The whole contract as plain Python data."""
-    return _plain(
+    return plain(
         {
             "schema": SCHEMA,
             "version": __version__,

@@ -20,6 +20,7 @@ from enum import Enum
 import numpy as np
 import pandas as pd
 
+from summary_doctor.reader.derived import per_run
 from summary_doctor.reader.run import Buckets, Run
 from summary_doctor.rules._bucket_stats import STAT_COLUMNS, abs_mean_per_bucket, chunks, table_stats
 from summary_doctor.rules._series import CONVERGED_RATIO, loss_curve, remaining, start_value, tail_window
@@ -101,6 +102,7 @@ def activation_function(tag: str) -> str | None:
     return next((f for f in ACTIVATION_FUNCTIONS if f in name), None)
 
 
+@per_run
 def graph_parameters(run: Run) -> pd.DataFrame:
     """The graph's parameters (name, shape), optimizer state (``moment1.*``...) left out."""
     graph = run.graph
@@ -118,6 +120,7 @@ def fan_in(shape: tuple[int, ...] | None) -> int | None:
     return int(np.prod(shape[1:]))
 
 
+@per_run
 def tag_table(run: Run, frame: str = "histograms") -> pd.DataFrame:
     """One row per tag: tag, name, kind, parameter (for gradients), order (layer order).
 
@@ -125,13 +128,6 @@ def tag_table(run: Run, frame: str = "histograms") -> pd.DataFrame:
     parameter is not in the graph follow in order of first appearance.
     Computed once per run and frame (every histogram rule asks).
     """
-    key = ("tag_table", frame)
-    if key not in run.derived:
-        run.derived[key] = _tag_table(run, frame)
-    return run.derived[key].copy()
-
-
-def _tag_table(run: Run, frame: str) -> pd.DataFrame:
     rows = run.current(frame)
     tags = list(dict.fromkeys(rows["tag"]))
     params = graph_parameters(run)
@@ -157,6 +153,7 @@ def _parameter_of(tag: str, kind: TagKind) -> str | None:
     return None
 
 
+@per_run
 def rows_of_kind(run: Run, *kinds: TagKind, frame: str = "histograms") -> pd.DataFrame:
     """Current rows of ``frame`` whose tag is one of ``kinds``, with tag-table columns, by tag then step."""
     table = tag_table(run, frame)

@@ -17,6 +17,7 @@ from typing import Literal
 
 import pandas as pd
 
+from summary_doctor.reader.derived import per_run
 from summary_doctor.reader.run import Run
 from summary_doctor.rules.base import Context, Missing
 
@@ -75,6 +76,7 @@ def pick_tag(kind: Kind, tags: Iterable[str]) -> str | None:
     return min(candidates, key=lambda t: (not _TRAIN.search(t.lower()), len(t), tags.index(t)))
 
 
+@per_run
 def find_tag(run: Run, kind: Kind, context: Context) -> str | None:
     """The scalar tag of ``kind`` in ``run``: the user's override when given, else by pattern.
 
@@ -88,6 +90,7 @@ def find_tag(run: Run, kind: Kind, context: Context) -> str | None:
     return pick_tag(kind, tags)
 
 
+@per_run
 def curve(run: Run, kind: Kind, context: Context) -> pd.Series | None:
     """The recorded curve of ``kind`` (values indexed by step, NaN kept), or None."""
     tag = find_tag(run, kind, context)
@@ -126,6 +129,7 @@ def lineage_eval_accuracy(run: Run) -> float | None:
     return _finite_number(metrics[name]) if name is not None else None
 
 
+@per_run
 def steps_per_epoch(run: Run) -> float | None:
     """Steps in one epoch: lineage ``train_dataset_size / batch_size``, checked against the run.
 
