@@ -110,6 +110,11 @@ class CrossView:
     runs: list[str]
     evidence: list[tuple[str, str]]
     plot: PlotStub
+    # cross-run findings are neither linked to causes nor shown under one
+    caused_by: str | None = None
+    cause_anchor: str | None = None
+    depth: int = 0
+    explains: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
