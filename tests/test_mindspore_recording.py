@@ -165,3 +165,20 @@ def test_a_learning_rate_100x_too_large_is_flagged_when_training_ends(trainings)
     _, result = trainings("lr-100x", "--fault", "lr-100x")
     assert len(result["verdicts"]) == 1
     assert "hparam.lr-too-large" in result["verdicts"][0]["ids"]
+
+
+_BACKENDS = """
+import json, subprocess, sys
+import mindspore
+from google.protobuf.internal import api_implementation
+from summary_doctor.mindspore.diagnosis import child_environment
+probe = "from google.protobuf.internal import api_implementation; print(api_implementation.Type())"
+child = subprocess.run([sys.executable, "-c", probe], env=child_environment(), capture_output=True, text=True)
+print(json.dumps({"training": api_implementation.Type(), "child": child.stdout.strip()}))
+"""
+
+
+def test_mindspore_forces_pure_python_protobuf_and_the_diagnosing_child_gets_the_fast_one() -> None:
+    done = subprocess.run([_mindspore_python(), "-c", _BACKENDS], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"training": "python", "child": "upb"}
