@@ -1,6 +1,6 @@
 """A tiny MindSpore training recorded with summary_doctor.mindspore; run by tests/test_mindspore_recording.py.
 
-    python tests/mindspore_train.py OUT_DIR [--api model|loop] [--mode graph|pynative]
+    python tests/mindspore_train.py OUT_DIR [--api model|fit|loop] [--mode graph|pynative]
                                     [--fault none|zero-init|lr-100x] [--epochs N] [--every N] [--stop-on-error]
 
 Runs in an environment with MindSpore (numpy<2) and summary-doctor installed.
@@ -83,6 +83,17 @@ def train_with_model(args: argparse.Namespace, net: MLP, optimizer: nn.Optimizer
     return {"epochs": len(epochs), "verdicts": [_verdict(v) for v in doctor.verdicts]}
 
 
+def fit(args: argparse.Namespace, net: MLP, optimizer: nn.Optimizer) -> dict:
+    """``Model.fit`` evaluates with MindSpore's metrics; the recorder writes them as scalars."""
+    train, evaluation = datasets()
+    loss_fn = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
+    model = Model(net, loss_fn, optimizer, metrics={"acc", "loss"})
+    doctor = DiagnoseOnEnd(every_n_epochs=args.every, stop_on_error=args.stop_on_error)
+    recorder = Recorder(args.out, collect_freq=COLLECT_FREQ)
+    model.fit(args.epochs, train, evaluation, callbacks=[recorder, doctor], dataset_sink_mode=False)
+    return {"epochs": args.epochs, "verdicts": [_verdict(v) for v in doctor.verdicts]}
+
+
 def train_with_loop(args: argparse.Namespace, net: MLP, optimizer: nn.Optimizer) -> dict:
     train, evaluation = datasets()
     loss_fn = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
@@ -134,7 +145,7 @@ def _verdict(verdict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
-    parser.add_argument("--api", choices=("model", "loop"), default="model")
+    parser.add_argument("--api", choices=("model", "fit", "loop"), default="model")
     parser.add_argument("--mode", choices=("graph", "pynative"), default="graph")
     parser.add_argument("--fault", choices=("none", "zero-init", "lr-100x"), default="none")
     parser.add_argument("--epochs", type=int, default=4)
@@ -148,7 +159,8 @@ def main() -> None:
     net = network(args.fault)
     lr = LEARNING_RATE * (100 if args.fault == "lr-100x" else 1)
     optimizer = nn.Momentum(net.trainable_params(), learning_rate=lr, momentum=0.9)
-    result = (train_with_model if args.api == "model" else train_with_loop)(args, net, optimizer)
+    train = {"model": train_with_model, "fit": fit, "loop": train_with_loop}[args.api]
+    result = train(args, net, optimizer)
     print("RESULT " + json.dumps(result), flush=True)
 
 

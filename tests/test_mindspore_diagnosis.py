@@ -23,12 +23,13 @@ _BACKEND = "from google.protobuf.internal import api_implementation; print(api_i
 
 
 def test_eval_metrics_get_the_names_the_rules_look_for() -> None:
-    assert [eval_metric_tag(m) for m in ("loss", "accuracy", "acc", "Top1_Accuracy", "f1")] == [
+    assert [eval_metric_tag(m) for m in ("loss", "accuracy", "acc", "Top1_Accuracy", "f1", "eval_loss")] == [
         "eval_loss",
         "eval_acc",
         "eval_acc",
         "eval_acc",
         "eval_f1",
+        "eval_loss",
     ]
     assert (gradient_tag("fc1.weight"), parameter_tag("fc1.weight")) == ("grad/fc1.weight", "fc1.weight/auto")
 

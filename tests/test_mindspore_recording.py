@@ -12,6 +12,8 @@ cannot import MindSpore and summary-doctor.
   (items this version does not analyse, the static-graph syntax, the
   cross-rank comparison, and the graph items in PYNATIVE_MODE, which has no
   graph to record), and the diagnosis finds nothing.
+- ``Model.fit`` with a validation set: MindSpore's metrics become
+  ``eval_loss`` / ``eval_acc`` at each epoch's last training step.
 - All-zero initial weights: the diagnosis after the first epoch finds
   ``init.all-zero`` (an error) and stops the training.
 - A learning rate 100x too large: the end-of-training diagnosis finds
@@ -150,6 +152,16 @@ def test_the_recording_writes_the_canonical_tags(trainings, api: str, mode: str)
     assert {"loss/auto", "eval_loss", "eval_acc"} <= scalars
     assert run.lineage.hyperparameters.get("batch_size") == 32
     assert (run.graph is not None) == (mode == "graph")
+
+
+def test_model_fit_evaluations_become_eval_scalars_at_the_training_step(trainings) -> None:
+    out, result = trainings("fit", "--api", "fit")
+    scalars = read_run(out).current("scalars")
+    steps = {tag: sorted(group["step"]) for tag, group in scalars.groupby("tag")}
+    assert steps["eval_loss"] == steps["eval_acc"] == [32, 64, 96, 128]  # each epoch's last step
+    verdict = result["verdicts"][-1]
+    assert verdict["warnings"] == verdict["errors"] == 0
+    assert {e["id"]: e["status"] for e in verdict["checklist"]}["metric.overfitting"] == "ok"  # from those scalars
 
 
 def test_all_zero_initial_weights_stop_the_training_after_the_first_epoch(trainings) -> None:

@@ -132,14 +132,12 @@ class Recorder(SummaryCollector):
         return self._open
 
     # ---- callback steps ---------------------------------------------------------------------
+    # Only the on_* methods: Model.fit refuses user callbacks that define begin/step_end/...;
+    # each calls SummaryCollector's own step through Callback's on_* default.
 
-    def begin(self, run_context: Any) -> None:
+    def on_train_begin(self, run_context: Any) -> None:
+        super().on_train_begin(run_context)
         params = run_context.original_args()
-        if params.mode != "train":
-            if self._depth == 1:  # Model.eval on its own; within Model.fit the record stays in train mode
-                super().begin(run_context)
-            return
-        super().begin(run_context)
         self._first_collect = True
         if self._handles:
             return
@@ -149,6 +147,10 @@ class Recorder(SummaryCollector):
             initial = parameter_histograms(optimizer.parameters, self.parameters_pattern)
             write_values(self._record, params.cur_step_num, histograms=initial)
 
+    def on_eval_begin(self, run_context: Any) -> None:
+        if self._depth == 1:  # Model.eval on its own; within Model.fit the record stays in train mode
+            super().on_eval_begin(run_context)
+
     def _install_hooks(self, params: Any) -> None:
         if self.gradients_pattern is not None:
             self._handles.append(hooks.hook_gradients(params.train_network, self.gradients_pattern))
@@ -156,11 +158,9 @@ class Recorder(SummaryCollector):
         cells = hooks.activation_cells(network, self.activations)
         self._handles += hooks.hook_activations(cells)
 
-    def step_end(self, run_context: Any) -> None:
-        super().step_end(run_context)
+    def on_train_step_end(self, run_context: Any) -> None:
+        super().on_train_step_end(run_context)
         params = run_context.original_args()
-        if params.mode != "train":
-            return
         if context.get_context("mode") == context.PYNATIVE_MODE:
             hooks.compact_operator_cache()
         self._train_step = params.cur_step_num
@@ -171,25 +171,28 @@ class Recorder(SummaryCollector):
                 found = batch_histograms(element, self.input_index, self.label_index)
                 write_values(self._record, params.cur_step_num, histograms=found)
 
-    def epoch_end(self, run_context: Any) -> None:
-        super().epoch_end(run_context)
+    def on_train_epoch_end(self, run_context: Any) -> None:
+        super().on_train_epoch_end(run_context)
         params = run_context.original_args()
         last = params.cur_epoch_num >= params.epoch_num
         if self.eval_dataset is not None and (params.cur_epoch_num % self.eval_every == 0 or last):
             self._evaluate(params)
 
-    def end(self, run_context: Any) -> None:
+    def on_train_end(self, run_context: Any) -> None:
         self.finish(run_context)
 
     def on_eval_end(self, run_context: Any) -> None:
-        """MindSpore's metrics as ``eval_<metric>`` scalars at the last training step; a lone eval ends too."""
-        params = run_context.original_args()
-        results = getattr(params, "eval_results", None) or {}
+        """Within ``Model.fit``: MindSpore's metrics as ``eval_<metric>`` scalars at the last training step.
+
+        A ``Model.eval`` on its own writes the evaluation lineage, as ``SummaryCollector`` does.
+        """
+        if self._depth <= 1:
+            self.finish(run_context)
+            return
+        results = run_context.original_args().get("eval_results") or {}  # params raise KeyError, not AttributeError
         scalars = {eval_metric_tag(str(k)): float(v) for k, v in results.items() if _is_number(v)}
         if scalars and self._open:
             write_values(self._record, self._train_step, scalars=scalars)
-        if self._depth <= 1:
-            self.end(run_context)
 
     def _evaluate(self, params: Any) -> None:
         network, loss_fn = _eval_pair(self.network or params.network, self.loss_fn or params.loss_fn)

@@ -36,7 +36,12 @@ def activation_tag(cell_name: str) -> str:
 
 
 def eval_metric_tag(metric: str) -> str:
-    """An evaluation metric's scalar tag: ``loss`` -> ``eval_loss``, ``accuracy`` -> ``eval_acc``, else ``eval_<m>``."""
+    """An evaluation metric's scalar tag: ``loss`` -> ``eval_loss``, ``accuracy`` -> ``eval_acc``, else ``eval_<m>``.
+
+    ``Model.fit`` adds its own ``eval_loss``: a name already starting with ``eval_`` is kept.
+    """
+    if metric.lower().startswith("eval_"):
+        return metric
     if metric.lower() == "loss":
         return EVAL_LOSS
     if _ACCURACY.match(metric):
