@@ -31,7 +31,6 @@ def train_lineage(
     optimizer: Any,
     loss_fn: Any,
     epochs: int,
-    steps: int,
     batch_size: int | None,
     dataset: Any = None,
     steps_per_epoch: int | None = None,

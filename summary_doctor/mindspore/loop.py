@@ -23,6 +23,7 @@ import numpy as np
 from mindspore import Tensor, context
 from mindspore.train.summary.summary_record import SummaryRecord
 
+from summary_doctor.errors import SummaryDoctorError
 from summary_doctor.mindspore import hooks
 from summary_doctor.mindspore.diagnosis import REPORT_NAME, Verdict, diagnose_summary
 from summary_doctor.mindspore.evaluate import evaluate
@@ -82,7 +83,7 @@ class LoopRecorder:
         self.epoch = 0
         self._record: SummaryRecord | None = None
         self._handles: list[Any] = []
-        self._last_loss: float | None = None
+        self._last_loss: Any = None
         self._batch_size: int | None = None
         self._steps_in_first_epoch: int | None = None
 
@@ -117,20 +118,28 @@ class LoopRecorder:
         if context.get_context("mode") == context.PYNATIVE_MODE:
             hooks.compact_operator_cache()
         if inputs is not None and self._batch_size is None:
-            shape = as_array(inputs).shape
-            self._batch_size = int(shape[0]) if shape else 1
-            if _graph_mode():  # the forward graph, for SummaryRecord(network=...) to write
-                self.network.compile(inputs)
-        self._last_loss = float(np.mean(as_array(loss)))
+            self._first_batch(inputs)
+        self._last_loss = loss  # read only at collect steps and at the end: no sync on every step
         if not is_collect_step(self.step_num, self.collect_freq, self.step_num == 1):
             return
-        self._record.add_value("scalar", LOSS, _scalar(self._last_loss))
+        self._record.add_value("scalar", LOSS, _scalar(_mean(loss)))
         values = {**parameter_histograms(self.weights, self.parameters_pattern), **self._gradients(grads)}
         values.update(batch_histograms([inputs, labels] if labels is not None else [inputs], 0, -1))
         for tag, value in values.items():
             if value is not None:
                 self._record.add_value("histogram", tag, _tensor(value))
         self._record.record(self.step_num)  # train mode: also writes the activation hooks' values
+
+    def _first_batch(self, inputs: Any) -> None:
+        """The batch size for the lineage; in GRAPH_MODE, compile the forward so its graph can be written."""
+        shape = tuple(inputs.shape)
+        self._batch_size = int(shape[0]) if shape else 1
+        if not _graph_mode():
+            return
+        try:
+            self.network.compile(inputs)
+        except (TypeError, ValueError, RuntimeError) as error:
+            log.warning("summary-doctor: the network's graph is not recorded (compiling its forward failed: %s)", error)
 
     def _gradients(self, grads: Sequence[Any] | None) -> dict[str, Any]:
         if grads is None or self.gradients_pattern is None:
@@ -149,7 +158,13 @@ class LoopRecorder:
         if self._steps_in_first_epoch is None:
             self._steps_in_first_epoch = self.step_num
         if self.eval_dataset is not None and self.epoch % self.eval_every == 0:
-            result = evaluate(self.network, self.loss_fn, self.eval_dataset)
+            result = evaluate(
+                self.network,
+                self.loss_fn,
+                self.eval_dataset,
+                input_index=self.input_index,
+                label_index=self.label_index,
+            )
             histograms = {EVAL_INPUT: result.inputs, EVAL_LABEL: result.labels}
             scalars = {EVAL_LOSS: result.loss, EVAL_ACC: result.accuracy}
             write_values(
@@ -169,11 +184,10 @@ class LoopRecorder:
             optimizer=self.optimizer,
             loss_fn=self.loss_fn,
             epochs=self.epoch,
-            steps=self.step_num,
             batch_size=self._batch_size,
             dataset=self.train_dataset,
             steps_per_epoch=self._steps_in_first_epoch,
-            final_loss=self._last_loss,
+            final_loss=None if self._last_loss is None else _mean(self._last_loss),
         )
         self._record.add_value("train_lineage", "train_lineage", lineage)
         self._record.set_mode("eval")
@@ -183,7 +197,11 @@ class LoopRecorder:
         hooks.remove(self._handles)
         self._handles = []
         if self.diagnose if diagnose is None else diagnose:
-            self.verdict = diagnose_summary(self.summary_dir, report=self.report)
+            try:
+                self.verdict = diagnose_summary(self.summary_dir, report=self.report)
+            except SummaryDoctorError as error:
+                log.warning("summary-doctor: %s", error)
+                return None
             print(self.verdict.text, end="")
             print(self.verdict.headline)
         return self.verdict
@@ -200,6 +218,10 @@ def _matches(pattern: str, name: str) -> bool:
 def _tensor(value: Any) -> Tensor:
     array = as_array(value)
     return Tensor(array.reshape(1) if array.ndim == 0 else array)
+
+
+def _mean(value: Any) -> float:
+    return float(np.mean(as_array(value)))
 
 
 def _scalar(value: float) -> Tensor:

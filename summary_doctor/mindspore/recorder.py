@@ -126,11 +126,6 @@ class Recorder(SummaryCollector):
         self._open = False
         self._record.close()
 
-    @property
-    def is_open(self) -> bool:
-        """Whether the summary file is open for writing."""
-        return self._open
-
     # ---- callback steps ---------------------------------------------------------------------
     # Only the on_* methods: Model.fit refuses user callbacks that define begin/step_end/...;
     # each calls SummaryCollector's own step through Callback's on_* default.
