@@ -21,10 +21,13 @@ default, and it writes checkpoints into the summary directory.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
+from itertools import takewhile
 from typing import Any
 
+import mindspore
 from mindspore import context
 from mindspore.train import SummaryCollector
 
@@ -32,6 +35,8 @@ from summary_doctor.mindspore import hooks
 from summary_doctor.mindspore.evaluate import SAMPLE_ROWS, evaluate
 from summary_doctor.mindspore.tags import EVAL_ACC, EVAL_INPUT, EVAL_LABEL, EVAL_LOSS, eval_metric_tag
 from summary_doctor.mindspore.writing import batch_histograms, is_collect_step, parameter_histograms, write_values
+
+log = logging.getLogger(__name__)
 
 
 class Recorder(SummaryCollector):
@@ -63,7 +68,7 @@ class Recorder(SummaryCollector):
         collect_specified_data: Mapping[str, Any] | None = None,
         **collector_options: Any,
     ) -> None:
-        specified = {"collect_landscape": None, "histogram_regular": parameters}
+        specified = {"collect_landscape": None, "histogram_regular": parameters, **_version_defaults()}
         specified.update(collect_specified_data or {})
         super().__init__(summary_dir, collect_freq, collect_specified_data=specified, **collector_options)
         self.parameters_pattern = specified.get("histogram_regular")
@@ -207,6 +212,31 @@ class Recorder(SummaryCollector):
             histograms={k: v for k, v in histograms.items() if v is not None},
             scalars={k: v for k, v in scalars.items() if v is not None},
         )
+
+
+def _version_defaults() -> dict[str, Any]:
+    """Collector options this MindSpore version needs beside protobuf 7 (which the reader requires).
+
+    Before 2.10, MindSpore writes its dataset graph with protobuf 3 semantics and
+    fails under protobuf 7 (``RepeatedCompositeFieldContainer object does not
+    support item assignment``, seen with 2.7.2 and 2.9.0): leave it out there.
+    """
+    if _release(mindspore.__version__) >= (2, 10):
+        return {}
+    log.warning(
+        "summary-doctor: MindSpore %s cannot write its dataset graph beside protobuf 7; it is not recorded "
+        "(MindSpore 2.10 can)",
+        mindspore.__version__,
+    )
+    return {"collect_dataset_graph": False}
+
+
+def _release(version: str) -> tuple[int, ...]:
+    numbers = []
+    for part in version.split(".")[:3]:
+        digits = "".join(takewhile(str.isdigit, part))
+        numbers.append(int(digits or 0))
+    return tuple(numbers)
 
 
 def _eval_pair(network: Any, loss_fn: Any) -> tuple[Any, Any]:
