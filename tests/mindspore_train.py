@@ -110,7 +110,14 @@ def train_with_loop(args: argparse.Namespace, net: MLP, optimizer: nn.Optimizer)
         return loss, grads
 
     recorder = LoopRecorder(
-        args.out, net, optimizer, loss_fn=loss_fn, collect_freq=COLLECT_FREQ, eval_dataset=evaluation, diagnose=True
+        args.out,
+        net,
+        optimizer,
+        loss_fn=loss_fn,
+        collect_freq=COLLECT_FREQ,
+        eval_dataset=evaluation,
+        train_dataset=train,
+        diagnose=True,
     )
     with recorder:
         for _ in range(args.epochs):

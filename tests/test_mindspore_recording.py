@@ -151,6 +151,8 @@ def test_the_recording_writes_the_canonical_tags(trainings, api: str, mode: str)
     assert histograms["grad/fc1.weight"] == histograms["input"] == histograms["act/act1"]
     assert {"loss/auto", "eval_loss", "eval_acc"} <= scalars
     assert run.lineage.hyperparameters.get("batch_size") == 32
+    assert run.lineage.hyperparameters.get("train_dataset_size") == 1024
+    assert "Shuffle" in set(run.lineage.dataset_ops["op_type"])  # the pipeline, for the shuffle check
     assert (run.graph is not None) == (mode == "graph")
 
 

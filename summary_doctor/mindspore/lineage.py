@@ -1,16 +1,31 @@
-"""The train lineage of a hand-written loop, in the message ``SummaryCollector`` writes for ``Model``.
+"""The lineage of a hand-written loop, in the messages ``SummaryCollector`` writes for ``Model``.
 
 The rules read the learning rate, batch size, epochs and dataset size from
-it (``hparam.batch-too-large`` is not checkable without a batch size).
+the train lineage (``hparam.batch-too-large`` is not checkable without a
+batch size), and the shuffle and normalisation from the dataset graph.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import numpy as np
 from mindspore.train import lineage_pb2
+
+log = logging.getLogger(__name__)
+
+
+def dataset_graph(dataset: Any) -> Any | None:
+    """The dataset pipeline as ``SummaryCollector`` packs it (its own packer), or None when it cannot."""
+    try:
+        from mindspore.train.callback._dataset_graph import DatasetGraph
+
+        return DatasetGraph().package_dataset_graph(dataset)
+    except Exception as error:  # a private MindSpore helper: never let it stop the training
+        log.warning("summary-doctor: the dataset graph is not recorded (%s: %s)", type(error).__name__, error)
+        return None
 
 
 def learning_rate(optimizer: Any) -> float | None:

@@ -27,7 +27,7 @@ from summary_doctor.errors import SummaryDoctorError
 from summary_doctor.mindspore import hooks
 from summary_doctor.mindspore.diagnosis import REPORT_NAME, Verdict, diagnose_summary
 from summary_doctor.mindspore.evaluate import evaluate
-from summary_doctor.mindspore.lineage import train_lineage
+from summary_doctor.mindspore.lineage import dataset_graph, train_lineage
 from summary_doctor.mindspore.tags import EVAL_ACC, EVAL_INPUT, EVAL_LABEL, EVAL_LOSS, LOSS, gradient_tag
 from summary_doctor.mindspore.writing import (
     as_array,
@@ -45,7 +45,8 @@ class LoopRecorder:
 
     ``with LoopRecorder(dir, net, optimizer, loss_fn=loss_fn, eval_dataset=eval_ds) as recorder:``
     then ``recorder.step(loss, grads=grads, inputs=x, labels=y)`` after each
-    step and ``recorder.epoch_end()`` after each epoch. ``diagnose=True``
+    step and ``recorder.epoch_end()`` after each epoch. ``train_dataset``
+    (optional) adds its pipeline (shuffle, normalisation) and size to the lineage. ``diagnose=True``
     diagnoses the run when the ``with`` block ends and prints the verdict
     (kept in ``verdict``); ``report`` is the HTML report's path.
     """
@@ -107,6 +108,9 @@ class LoopRecorder:
         os.makedirs(self.summary_dir, exist_ok=True)
         self._record = SummaryRecord(self.summary_dir, network=self.network if _graph_mode() else None)
         self._handles = hooks.hook_activations(hooks.activation_cells(self.network, self.activations))
+        graph = dataset_graph(self.train_dataset) if self.train_dataset is not None else None
+        if graph is not None:
+            self._record.add_value("dataset_graph", "train_dataset", graph)
         write_values(self._record, 0, histograms=parameter_histograms(self.weights, self.parameters_pattern))
 
     def step(self, loss: Any, *, grads: Sequence[Any] | None = None, inputs: Any = None, labels: Any = None) -> None:

@@ -22,6 +22,7 @@ default, and it writes checkpoints into the summary directory.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
 from itertools import takewhile
@@ -93,6 +94,7 @@ class Recorder(SummaryCollector):
         if self._depth == 1:
             super().__enter__()
             self._open, self._opened_at = True, time.time()
+            yield_writer(self._record)
         return self
 
     def __exit__(self, *error: Any) -> None:
@@ -120,6 +122,7 @@ class Recorder(SummaryCollector):
             time.sleep(0.05)
         SummaryCollector.__enter__(self)
         self._opened_at = time.time()
+        yield_writer(self._record)
         SummaryCollector.begin(self, run_context)
         self._first_collect = True
 
@@ -212,6 +215,23 @@ class Recorder(SummaryCollector):
             histograms={k: v for k, v in histograms.items() if v is not None},
             scalars={k: v for k, v in scalars.items() if v is not None},
         )
+
+
+def yield_writer(record: Any) -> None:
+    """Let training threads go first: lowest CPU priority for the summary writer's process.
+
+    MindSpore's writer process polls its queue without blocking
+    (``mindspore/train/summary/_writer_pool.py``), so it keeps one core busy
+    for the whole training; on a machine with few cores that slows every
+    step. At the lowest priority it still runs whenever a core is idle.
+    """
+    process = getattr(getattr(record, "_event_writer", None), "pid", None)
+    if process is None or not hasattr(os, "setpriority"):
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, process, 19)
+    except OSError as error:
+        log.debug("summary writer %s keeps its priority: %s", process, error)
 
 
 def _version_defaults() -> dict[str, Any]:
