@@ -39,7 +39,7 @@ pytestmark = pytest.mark.mindspore
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = Path(__file__).resolve().parent / "mindspore_train.py"
 ENV_VAR = "SUMMARY_DOCTOR_MINDSPORE_PYTHON"
-_PROBE = "import mindspore, summary_doctor.mindspore.recorder"
+_PROBE = "import mindspore, summary_doctor.mindspore.recorder; print(mindspore.__version__)"
 
 #: Checklist items the recording exists to make checkable.
 RECORDED_ITEMS = (
@@ -62,6 +62,12 @@ RECORDED_ITEMS = (
     "metric.overfitting",
 )
 PARAMETERS = ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias")
+
+
+@cache
+def _mindspore_version() -> tuple[int, ...]:
+    probe = subprocess.run([_mindspore_python(), "-c", _PROBE], capture_output=True, text=True, timeout=300)
+    return tuple(int(part) for part in probe.stdout.strip().splitlines()[-1].split(".")[:2])
 
 
 @cache
@@ -152,7 +158,8 @@ def test_the_recording_writes_the_canonical_tags(trainings, api: str, mode: str)
     assert {"loss/auto", "eval_loss", "eval_acc"} <= scalars
     assert run.lineage.hyperparameters.get("batch_size") == 32
     assert run.lineage.hyperparameters.get("train_dataset_size") == 1024
-    assert "Shuffle" in set(run.lineage.dataset_ops["op_type"])  # the pipeline, for the shuffle check
+    if _mindspore_version() >= (2, 10):  # before, MindSpore cannot write it beside protobuf 7
+        assert "Shuffle" in set(run.lineage.dataset_ops["op_type"])  # the pipeline, for the shuffle check
     assert (run.graph is not None) == (mode == "graph")
 
 

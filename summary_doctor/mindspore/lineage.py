@@ -9,16 +9,35 @@ from __future__ import annotations
 
 import json
 import logging
+from itertools import takewhile
 from typing import Any
 
+import mindspore
 import numpy as np
 from mindspore.train import lineage_pb2
 
 log = logging.getLogger(__name__)
 
 
+def release(version: str) -> tuple[int, ...]:
+    """``"2.10.0rc1"`` -> ``(2, 10, 0)``."""
+    return tuple(int("".join(takewhile(str.isdigit, part)) or 0) for part in version.split(".")[:3])
+
+
+def writes_dataset_graph() -> bool:
+    """Whether this MindSpore can write its dataset graph beside protobuf 7 (which the reader requires).
+
+    Before 2.10 it packs the graph with protobuf 3 semantics and fails under
+    protobuf 7 (``RepeatedCompositeFieldContainer object does not support
+    item assignment``; seen with 2.7.2 and 2.9.0).
+    """
+    return release(mindspore.__version__) >= (2, 10)
+
+
 def dataset_graph(dataset: Any) -> Any | None:
     """The dataset pipeline as ``SummaryCollector`` packs it (its own packer), or None when it cannot."""
+    if not writes_dataset_graph():
+        return None
     try:
         from mindspore.train.callback._dataset_graph import DatasetGraph
 

@@ -25,7 +25,6 @@ import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
-from itertools import takewhile
 from typing import Any
 
 import mindspore
@@ -34,6 +33,7 @@ from mindspore.train import SummaryCollector
 
 from summary_doctor.mindspore import hooks
 from summary_doctor.mindspore.evaluate import SAMPLE_ROWS, evaluate
+from summary_doctor.mindspore.lineage import writes_dataset_graph
 from summary_doctor.mindspore.tags import EVAL_ACC, EVAL_INPUT, EVAL_LABEL, EVAL_LOSS, eval_metric_tag
 from summary_doctor.mindspore.writing import batch_histograms, is_collect_step, parameter_histograms, write_values
 
@@ -235,13 +235,8 @@ def yield_writer(record: Any) -> None:
 
 
 def _version_defaults() -> dict[str, Any]:
-    """Collector options this MindSpore version needs beside protobuf 7 (which the reader requires).
-
-    Before 2.10, MindSpore writes its dataset graph with protobuf 3 semantics and
-    fails under protobuf 7 (``RepeatedCompositeFieldContainer object does not
-    support item assignment``, seen with 2.7.2 and 2.9.0): leave it out there.
-    """
-    if _release(mindspore.__version__) >= (2, 10):
+    """Collector options this MindSpore version needs beside protobuf 7 (see :func:`.lineage.writes_dataset_graph`)."""
+    if writes_dataset_graph():
         return {}
     log.warning(
         "summary-doctor: MindSpore %s cannot write its dataset graph beside protobuf 7; it is not recorded "
@@ -249,14 +244,6 @@ def _version_defaults() -> dict[str, Any]:
         mindspore.__version__,
     )
     return {"collect_dataset_graph": False}
-
-
-def _release(version: str) -> tuple[int, ...]:
-    numbers = []
-    for part in version.split(".")[:3]:
-        digits = "".join(takewhile(str.isdigit, part))
-        numbers.append(int(digits or 0))
-    return tuple(numbers)
 
 
 def _eval_pair(network: Any, loss_fn: Any) -> tuple[Any, Any]:
