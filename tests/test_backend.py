@@ -23,6 +23,10 @@ _PROBE = textwrap.dedent(
     from summary_doctor.reader import events
     from summary_doctor.reader.proto import summary_doctor_pb2 as pb
     from summary_doctor.reader.run import read_run  # the whole reading path
+    import summary_doctor.cli, summary_doctor.audit, summary_doctor.engine, summary_doctor.report.text
+    # the MindSpore integration package, and its modules that run in the diagnosing child
+    import summary_doctor.mindspore, summary_doctor.mindspore.child, summary_doctor.mindspore.diagnosis
+    import summary_doctor.mindspore.tags
 
     event = events.parse_event(pb.Event(wall_time=1.0, version="MindSpore.Event:1").SerializeToString())
     print(json.dumps({
@@ -58,4 +62,5 @@ def test_crc32c_uses_the_c_implementation() -> None:
 
 
 def test_importing_summary_doctor_does_not_import_mindspore() -> None:
+    """Neither the reader, rules, reports, CLI, nor ``summary_doctor.mindspore`` until a recorder is used."""
     assert _probe()["mindspore_loaded"] == []
