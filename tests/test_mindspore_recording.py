@@ -117,7 +117,7 @@ def trainings(tmp_path_factory: pytest.TempPathFactory):
     return run
 
 
-def _why_unrecordable(entry: dict[str, Any], mode: str) -> bool:
+def _why_unrecordable(entry: dict[str, Any], api: str, mode: str) -> bool:
     """True when no recording could make this not-checkable item checkable."""
     reason = entry.get("reason") or ""
     unobservable = {missing.reason for missing in UNOBSERVABLE.values()}
@@ -125,7 +125,10 @@ def _why_unrecordable(entry: dict[str, Any], mode: str) -> bool:
         return True
     if entry["id"] == "init.rank-mismatch":  # needs the other ranks' runs
         return True
-    return mode == "pynative" and entry["id"].startswith("graph.") and "graph" in reason
+    if mode == "pynative" and entry["id"].startswith(("graph.", "api.")) and "graph" in reason:
+        return True  # PYNATIVE_MODE compiles no graph to record
+    # a hand-written loop's train step is a function, not a Cell: only the forward network's graph is recorded
+    return api == "loop" and "no gradient or optimizer" in reason
 
 
 HEALTHY = [("model", "graph"), ("model", "pynative"), ("loop", "graph"), ("loop", "pynative")]
@@ -140,7 +143,9 @@ def test_a_healthy_recorded_training_is_checkable_and_clean(trainings, api: str,
     for symptom_id in RECORDED_ITEMS:
         assert status[symptom_id]["status"] in ("ok", "problem"), status[symptom_id]
     unchecked = [e for e in verdict["checklist"] if e["status"] == "not-checkable"]
-    assert all(_why_unrecordable(e, mode) for e in unchecked), [e for e in unchecked if not _why_unrecordable(e, mode)]
+    assert all(_why_unrecordable(e, api, mode) for e in unchecked), [
+        e for e in unchecked if not _why_unrecordable(e, api, mode)
+    ]
     assert Path(verdict["report"]).is_file()
 
 

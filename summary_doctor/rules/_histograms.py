@@ -142,6 +142,8 @@ def tag_table(run: Run, frame: str = "histograms") -> pd.DataFrame:
     ]
     shapes = dict(zip(params["name"], params["shape"], strict=True))
     table["fan_in"] = [fan_in(shapes.get(p)) if p else None for p in table["parameter"]]
+    # the same dtypes when there is no tag, so callers can use .str and compare kinds on an empty table
+    table = table.astype({"name": object, "kind": object, "parameter": object, "order": "int64", "fan_in": object})
     return table.sort_values("order", kind="stable").reset_index(drop=True)
 
 

@@ -26,7 +26,7 @@ from summary_doctor.rules._series import fmt
 from summary_doctor.rules.base import Context, Missing, Rule, make_finding, register
 from summary_doctor.rules.dynamics import LossDiverging, LossPlateau, diverges, oscillates
 from summary_doctor.rules.tags import find_tag, lineage_learning_rate
-from summary_doctor.rules.weights import update_ratios
+from summary_doctor.rules.weights import WeightUpdateRatio, near_zero_intervals, update_ratios
 
 _NO_HISTOGRAMS = "no weight histograms, so the size of the updates could not confirm it"
 
@@ -40,8 +40,14 @@ def _first_nonfinite_step(run: Run, context: Context) -> int | None:
     return int(bad[0]) if len(bad) else None
 
 
-def _per_step_ratio(ratios: pd.DataFrame, until: int | None) -> pd.Series:
-    """Median update ratio across weight tags per step, up to ``until`` (the first NaN loss)."""
+def _per_step_ratio(run: Run, ratios: pd.DataFrame, until: int | None) -> pd.Series:
+    """Median update ratio across weight tags per step, up to ``until`` (the first NaN loss).
+
+    Intervals starting from a weight still near zero are left out, as
+    weight.update-ratio leaves them out: any update is large relative to
+    zero, and a zero-initialised layer is init.all-zero's to report.
+    """
+    ratios = ratios[~near_zero_intervals(run, ratios, WeightUpdateRatio.near_zero)]
     if until is not None:
         ratios = ratios[ratios["step"] <= until]
     ratios = ratios[np.isfinite(ratios["ratio"])]
@@ -76,7 +82,9 @@ class LrTooLarge(Rule):
     Thresholds
         max_update_ratio = 0.1: MindInsight's "weight change above threshold"
         watchpoint (UI default 0.1; its recommender uses 1). The ratio from
-        histograms is a lower bound (see weights.update_ratios). The loss
+        histograms is a lower bound (see weights.update_ratios); intervals
+        from weights still near zero are left out (weight.update-ratio's
+        near_zero: any step is large relative to zero). The loss
         outcomes are those of loss.diverging, loss.oscillating and
         loss.plateau, on the same level scale: a converged loss wobbling near
         zero is no divergence, so it no longer reads as a rate too large, and
@@ -125,7 +133,7 @@ class LrTooLarge(Rule):
         if outcome is None:
             return
         what, step = outcome
-        per_step = _per_step_ratio(update_ratios(run), _first_nonfinite_step(run, context))
+        per_step = _per_step_ratio(run, update_ratios(run), _first_nonfinite_step(run, context))
         if per_step.empty and what.startswith("the loss stalls"):
             return  # a stall alone has many causes: without update ratios it is loss.plateau's to report
         lr = lineage_learning_rate(run)

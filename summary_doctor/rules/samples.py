@@ -47,6 +47,24 @@ def trainable_parameters(run: Run) -> dict[str, int]:
     return {n: sizes[n] for n in names if not (_STATE.match(n) or _BOOKKEEPING.match(n) or _RUNNING.search(n))}
 
 
+def recorded_parameters(run: Run) -> dict[str, int]:
+    """Without a graph: element counts of the recorded parameters (histograms or tensors), tag -> count.
+
+    A lower bound on the trainable parameters: only what was recorded counts
+    (SummaryCollector records 5 parameters by default; PYNATIVE_MODE writes
+    no graph, but a recording of every parameter counts them all).
+    """
+    from summary_doctor.rules._histograms import TagKind, rows_of_kind
+
+    counts: dict[str, int] = {}
+    for frame, column in (("histograms", "count"), ("tensors", "size")):
+        rows = rows_of_kind(run, TagKind.WEIGHT, TagKind.OFFSET, TagKind.SCALE, frame=frame)
+        rows = rows[np.array([not _RUNNING.search(str(name)) for name in rows["name"]], dtype=bool)]
+        for name, count in rows.groupby("name", sort=False)[column].first().items():
+            counts.setdefault(str(name), int(count))
+    return counts
+
+
 def input_width(run: Run) -> int | None:
     """Values per sample of the first graph input (``inputs0`` of shape (batch, ...))."""
     if run.graph is None:
@@ -75,7 +93,8 @@ class TooFewSamples(Rule):
 
     What it detects
         A training set of n samples (lineage) for a model with p trainable
-        parameters (graph) where p >= ``memorise_factor`` x n + d (d =
+        parameters (graph; without one, the element counts of the recorded
+        parameters, a lower bound) where p >= ``memorise_factor`` x n + d (d =
         values per sample): such a network can fit any labelling of the
         samples. Warning when the evaluation curves also show the gap of
         ``metric.overfitting`` (eval loss rising while the train loss falls,
@@ -114,16 +133,19 @@ class TooFewSamples(Rule):
                 "SummaryCollector writes train_dataset_size to the lineage: train with Model.train and a "
                 "SummaryCollector callback",
             )
-        if not trainable_parameters(run):
+        if not trainable_parameters(run) and not recorded_parameters(run):
             return Missing(
-                "no computation graph with parameter shapes",
-                "SummaryCollector records it by default (collect_specified_data={'collect_graph': True}) in GRAPH_MODE",
+                "no computation graph with parameter shapes and no parameter recorded",
+                "SummaryCollector records the graph by default (collect_specified_data={'collect_graph': True}) in "
+                "GRAPH_MODE; in PYNATIVE_MODE record every parameter (histogram_regular='.*')",
             )
         return None
 
     def check(self, run: Run, context: Context) -> Iterator[Finding]:
         n, params = train_samples(run), trainable_parameters(run)
         assert n is not None
+        counted = "" if params else " (at least: counted from the recorded parameters, no graph was recorded)"
+        params = params or recorded_parameters(run)
         p, d = sum(params.values()), input_width(run) or 0
         if p < self.memorise_factor * n + d:
             return
@@ -142,7 +164,7 @@ class TooFewSamples(Rule):
             run,
             Severity.WARNING if gap is not None else Severity.INFO,
             f"{n:,} training samples for {p:,} trainable parameters ({fmt(p / n)} per sample)",
-            f"The model has {p:,} trainable parameters for {n:,} training samples: at least "
+            f"The model has {p:,} trainable parameters{counted} for {n:,} training samples: at least "
             f"{fmt(self.memorise_factor)}n + d = {fmt(self.memorise_factor * n + d)}, enough to fit any labelling "
             f"of them. {outcome}",
             step=gap.step if gap is not None else None,

@@ -290,7 +290,7 @@ class WeightUpdateRatio(Rule):
         yield from self._too_small(run, context, ratios)
 
     def _too_large(self, run: Run, ratios: pd.DataFrame) -> Iterator[Finding]:
-        large = ratios[(ratios["ratio"] > self.too_large) & ~_near_zero(run, ratios, self.near_zero)]
+        large = ratios[(ratios["ratio"] > self.too_large) & ~near_zero_intervals(run, ratios, self.near_zero)]
         large = large.sort_values("step", kind="stable")
         if large.empty:
             return
@@ -364,7 +364,7 @@ def _blew_up(run: Run, context: Context) -> bool:
     return c is not None and diverges(c)
 
 
-def _near_zero(run: Run, ratios: pd.DataFrame, factor: float) -> pd.Series:
+def near_zero_intervals(run: Run, ratios: pd.DataFrame, factor: float) -> pd.Series:
     """Intervals that start from a weight still near zero, measured against its fan-in scale."""
     fan_in = tag_table(run).set_index("tag")["fan_in"].astype(float)
     scale = np.sqrt(1 / ratios["tag"].map(fan_in).astype(float))
