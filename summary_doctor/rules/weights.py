@@ -15,8 +15,6 @@ import pandas as pd
 
 from summary_doctor.findings import Finding, Severity
 from summary_doctor.reader.run import Run
-from summary_doctor.rules._bucket_cdf import consecutive_distances, curves
-from summary_doctor.rules._bucket_stats import abs_means, chunks
 from summary_doctor.rules._histograms import (
     ENABLE_WEIGHTS,
     TagKind,
@@ -27,6 +25,7 @@ from summary_doctor.rules._histograms import (
     rows_of_kind,
     tag_table,
 )
+from summary_doctor.rules._pair_measures import pair_measures
 from summary_doctor.rules._series import loss_curve
 from summary_doctor.rules.base import Context, Missing, Rule, register
 from summary_doctor.rules.dynamics import diverges
@@ -106,21 +105,10 @@ def _histogram_ratios(run: Run, *, skip: set[str]) -> pd.DataFrame:
     )
 
 
-RATIO_CHUNK_BYTES = 4 * 2**20  # encoded bytes decoded at once: bounds the memory of a large run
-
-
 def _measured(run: Run, rows: pd.DataFrame, first: np.ndarray, gap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Ratio and mean|w| of the earlier histogram for pairs (first, first + 1) of ``rows``."""
-    ratio, scale = np.empty(len(first)), np.empty(len(first))
-    sizes = rows["encoded"].map(len).to_numpy()
-    for chunk in chunks(sizes[first] + sizes[first + 1], RATIO_CHUNK_BYTES):
-        involved = np.unique(np.concatenate([first[chunk], first[chunk] + 1]))
-        table = run.bucket_table(rows.index[involved])
-        at = np.searchsorted(involved, first[chunk])
-        distance = consecutive_distances(curves(table), at)
-        scale[chunk] = abs_means(table, at)
-        ratio[chunk] = distance / (scale[chunk] + EPSILON) / gap[chunk]
-    return ratio, scale
+    distance, scale = pair_measures(run, rows, first)
+    return distance / (scale + EPSILON) / gap, scale
 
 
 def _tensor_ratios(run: Run) -> pd.DataFrame:
