@@ -19,7 +19,8 @@ Every number equals the reference's bit for bit:
 * mean|w| is ``_bucket_stats.abs_means``, also summed pairwise.
 
 A pair whose buckets are irregular bytes, have non-finite edges, negative
-counts or counts too large to add exactly in any order gets status
+counts, counts too large to add exactly in any order or more than
+``MAX_BUCKETS`` buckets gets status
 ``FALLBACK``: the caller measures it with the numpy route. Only ``pair_measures``
 (and ``decode``, for tests and the benchmark) are entry points, so loading
 the cached machine code costs one lookup each; helpers are inlined.
@@ -32,6 +33,9 @@ from numba import njit
 
 OK, FALLBACK = 0, 1
 _EXACT_TOTAL = 2**53  # integer counts up to this total add exactly in any order
+# numpy 1.x adds arrays longer than 8192 in buffered blocks, numpy 2 in one tree: sums that long (histograms
+# of more than 2048 buckets: 4 edges a bucket in a pair's grid) are left to numpy itself
+MAX_BUCKETS = 2048
 _MAX_TAIL_FIELDS = 16
 _inline = njit(nogil=True, error_model="numpy")
 
@@ -355,7 +359,9 @@ def pair_measures(data, doubles, starts, ends, first, second, distance, scale, s
         status[p] = FALLBACK
         na = _decode(data, doubles, starts[first[p]], ends[first[p]], la, wa, ca)
         nb = _decode(data, doubles, starts[second[p]], ends[second[p]], lb, wb, cb)
-        if na < 0 or nb < 0 or not _exact(la, wa, ca, na) or not _exact(lb, wb, cb, nb):
+        if not (0 <= na <= MAX_BUCKETS and 0 <= nb <= MAX_BUCKETS):
+            continue
+        if not (_exact(la, wa, ca, na) and _exact(lb, wb, cb, nb)):
             continue
         ma, mb = _sorted_edges(la, wa, na, ea), _sorted_edges(lb, wb, nb, eb)
         if ma < 0 or mb < 0:
