@@ -86,7 +86,7 @@ def _histogram_ratios(run: Run, *, skip: set[str]) -> pd.DataFrame:
     nonfinite = ((rows["nan_count"] + rows["pos_inf_count"] + rows["neg_inf_count"]) > 0).to_numpy()
     encoded = rows["encoded"].to_numpy()
     broken = nonfinite[pair] | nonfinite[pair + 1]
-    same = np.array([encoded[i] == encoded[i + 1] for i in pair], dtype=bool) & ~broken
+    same = (encoded[pair] == encoded[pair + 1]).astype(bool) & ~broken
     ratio = np.where(broken, np.nan, 0.0)
     scale = np.full(len(pair), np.nan)
     measure = np.flatnonzero(~broken & ~same)
@@ -306,7 +306,7 @@ class WeightUpdateRatio(Rule):
         )
 
     def _too_small(self, run: Run, context: Context, ratios: pd.DataFrame) -> Iterator[Finding]:
-        moving = ratios.groupby("tag").filter(lambda g: (g["ratio"] > 0).any())
+        moving = ratios[ratios["tag"].isin(ratios.loc[ratios["ratio"] > 0, "tag"].unique())]
         medians = moving.groupby("tag", sort=False)["ratio"].median()
         exact_tags = moving.groupby("tag", sort=False)["exact"].all()
         limits = np.where(
