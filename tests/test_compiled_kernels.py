@@ -244,6 +244,11 @@ def test_small_tables_stay_with_numpy(monkeypatch):
     assert routes.compiled_kernels(10**18) is None
 
 
+def test_the_compiled_route_can_be_asked_for_whatever_the_size(kernels, monkeypatch):
+    monkeypatch.setenv("SUMMARY_DOCTOR_NUMBA", "1")
+    assert routes.compiled_kernels(1) is kernels
+
+
 def test_json_of_a_small_run_imports_neither_numba_nor_matplotlib(tmp_path):
     code = (
         "import sys\n"

@@ -337,6 +337,15 @@ def _trapezoids(grid, g, fa, fb, stack):
     return _pairwise_sum(fa, g - 1, stack)
 
 
+@_inline
+def _prepare(data, doubles, start, end, left, width, count, edges):
+    """Decode one histogram and sort its edges: (buckets, edges), edges -1 when the kernel cannot take it."""
+    n = _decode(data, doubles, start, end, left, width, count)
+    if not 0 <= n <= MAX_BUCKETS or not _exact(left, width, count, n):
+        return n, -1
+    return n, _sorted_edges(left, width, n, edges)
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def pair_measures(data, doubles, starts, ends, first, second, distance, scale, status):
     """For each pair p, ``cdf_distance`` of histograms ``first[p]`` and ``second[p]`` and mean|w| of the first.
@@ -345,7 +354,9 @@ def pair_measures(data, doubles, starts, ends, first, second, distance, scale, s
     ``Summary.Histogram``; ``data`` is followed by at least 32 padding bytes
     and ``doubles`` is ``data`` seen as a little-endian double at every byte
     offset). Results go to ``distance``, ``scale`` and ``status`` (OK or
-    FALLBACK); the GIL is released, so threads can share the pairs.
+    FALLBACK); the GIL is released, so threads can share the pairs. When a
+    pair starts where the last one ended (consecutive records of a tag),
+    that histogram is decoded once.
     """
     most = 1
     for i in range(len(starts)):
@@ -355,15 +366,17 @@ def pair_measures(data, doubles, starts, ends, first, second, distance, scale, s
     ea, eb, xs, ys = np.empty(2 * most), np.empty(2 * most), np.empty(2 * most), np.empty(2 * most)
     grid, fa, fb = np.empty(4 * most), np.empty(4 * most), np.empty(4 * most)
     stack = np.empty((64, 4))
+    last, nb, mb = -1, 0, -1
     for p in range(len(first)):
+        i, j = first[p], second[p]
+        if i == last:  # the last pair's second histogram, already decoded: swap the buffers
+            la, lb, wa, wb, ca, cb, ea, eb = lb, la, wb, wa, cb, ca, eb, ea
+            na, ma = nb, mb
+        else:
+            na, ma = _prepare(data, doubles, starts[i], ends[i], la, wa, ca, ea)
+        nb, mb = _prepare(data, doubles, starts[j], ends[j], lb, wb, cb, eb)
+        last = j
         status[p] = FALLBACK
-        na = _decode(data, doubles, starts[first[p]], ends[first[p]], la, wa, ca)
-        nb = _decode(data, doubles, starts[second[p]], ends[second[p]], lb, wb, cb)
-        if not (0 <= na <= MAX_BUCKETS and 0 <= nb <= MAX_BUCKETS):
-            continue
-        if not (_exact(la, wa, ca, na) and _exact(lb, wb, cb, nb)):
-            continue
-        ma, mb = _sorted_edges(la, wa, na, ea), _sorted_edges(lb, wb, nb, eb)
         if ma < 0 or mb < 0:
             continue
         status[p] = OK

@@ -13,7 +13,9 @@ Both routes give the same numbers bit for bit (``cdf_distance`` and
   when it is already loaded. Pairs it cannot take exactly (irregular bytes,
   non-finite edges) go to the numpy route.
 
-``SUMMARY_DOCTOR_NUMBA=0`` in the environment keeps to the numpy route.
+``SUMMARY_DOCTOR_NUMBA=0`` in the environment keeps to the numpy route,
+``SUMMARY_DOCTOR_NUMBA=1`` takes the compiled one whatever the size (to
+measure the crossover).
 """
 
 from __future__ import annotations
@@ -63,9 +65,10 @@ def pair_measures(run: Run, rows: pd.DataFrame, first: np.ndarray) -> tuple[np.n
 def compiled_kernels(work: int) -> ModuleType | None:
     """The compiled kernels when ``work`` encoded bytes repay loading them (or they are loaded), else None."""
     global _kernels
-    if _unavailable or sys.byteorder != "little" or os.environ.get("SUMMARY_DOCTOR_NUMBA") == "0":
+    choice = os.environ.get("SUMMARY_DOCTOR_NUMBA")
+    if _unavailable or sys.byteorder != "little" or choice == "0":
         return None
-    if work < (COMPILED_MIN_BYTES_LOADED if _kernels is not None else COMPILED_MIN_BYTES):
+    if choice != "1" and work < (COMPILED_MIN_BYTES_LOADED if _kernels is not None else COMPILED_MIN_BYTES):
         return None
     if _kernels is None:
         try:
@@ -141,7 +144,7 @@ def joined(encoded: list[bytes]) -> tuple[np.ndarray, ...]:
     """The kernels' view of serialized histograms: bytes joined and padded, doubles at every offset, bounds."""
     lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
     ends = np.cumsum(lengths)
-    data = np.frombuffer(b"".join(encoded) + bytes(_PAD), dtype=np.uint8)
+    data = np.frombuffer(b"".join([*encoded, bytes(_PAD)]), dtype=np.uint8)  # one copy, padding included
     doubles = np.ndarray(shape=(len(data) - 7,), dtype="<f8", buffer=data, strides=(1,))
     return data, doubles, ends - lengths, ends
 
