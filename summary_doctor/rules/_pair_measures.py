@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 NUMPY_CHUNK_BYTES = 4 * 2**20  # encoded bytes decoded at once by the numpy route: bounds memory
 COMPILED_CHUNK_BYTES = 8 * 2**20  # encoded bytes of pairs per compiled task (two in flight)
-COMPILED_MIN_BYTES = 24 * 2**20  # below this the numpy route is faster than loading numba (measured)
+COMPILED_MIN_BYTES = 32 * 2**20  # pair bytes; below, the numpy route beats loading numba (crossover ~19 MB runs)
 COMPILED_MIN_BYTES_LOADED = 2**16  # once numba is loaded, only the smallest tables stay with numpy
 THREADS = 2
 _PAD = 32
