@@ -76,6 +76,7 @@ ODD = {
 }
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the scalar helper on edges that overflow to inf
 @pytest.mark.parametrize("case", sorted(ODD))
 def test_odd_histograms_give_the_scalar_numbers(case):
     rng = np.random.default_rng(5)
@@ -90,6 +91,7 @@ def test_only_odd_shapes_are_left_to_the_scalar_helper():
     assert list(kinds) == [SCALAR, SCALAR, INTERP]
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_a_right_edge_overflowing_to_inf_is_left_to_the_scalar_helper():
     # finite left and width whose sum is inf once crashed the table merge (inf is also its padding)
     odd = tuple(np.asarray(a) for a in ODD["finite edges, overflowing right edge"])
