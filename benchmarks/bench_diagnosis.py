@@ -69,7 +69,7 @@ _PLAIN = textwrap.dedent(
     """
 )
 # What no diagnosis can remove: the interpreter, the imports of the json command, and reading the run.
-_IMPORTS = "import summary_doctor.audit, summary_doctor.cli, summary_doctor.report.json"
+_IMPORTS = "import summary_doctor.cli, summary_doctor.audit.examine, summary_doctor.report.json"
 _FLOOR = _IMPORTS + "; import sys; from summary_doctor import read_run; read_run(sys.argv[1])"
 _PEAK = textwrap.dedent(
     """
@@ -82,6 +82,7 @@ _PEAK = textwrap.dedent(
 _DELTA = textwrap.dedent(
     """
     import json, sys
+    import summary_doctor.audit.examine  # the rules and pandas: imports, not the diagnosis
     from summary_doctor.audit import audit
     from summary_doctor.report import render
 

@@ -35,17 +35,16 @@ from bench_reader import FILE_NAME  # noqa: E402
 
 _PHASES = textwrap.dedent(
     """
-    import json, sys, time
+    import json, os, sys, time
     start = time.perf_counter()
-    import summary_doctor.audit, summary_doctor.cli, summary_doctor.report.json
+    import summary_doctor.audit.examine, summary_doctor.cli, summary_doctor.report.json
     from summary_doctor import engine
+    from summary_doctor.audit import examine
+    from summary_doctor.audit.job import Job
     from summary_doctor.findings import AuditResult
     from summary_doctor.reader.run import read_run
     from summary_doctor.report import render
     times = {"imports": time.perf_counter() - start}
-    mark = time.perf_counter()
-    run = read_run(sys.argv[1])
-    times["read_run"] = time.perf_counter() - mark
     rules, run_rule = {}, engine._run_rule
 
     def timed(rule, *args):
@@ -55,10 +54,17 @@ _PHASES = textwrap.dedent(
         return outcome
 
     engine._run_rule = timed
-    mark = time.perf_counter()
-    diagnosis = engine.diagnose(run)
-    times["diagnose"] = time.perf_counter() - mark
-    times["  of which the rules"] = sum(rules.values())
+    with examine.python_strings():  # as the command examines a run
+        mark = time.perf_counter()
+        run = read_run(sys.argv[1])
+        times["read_run"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        diagnosis = engine.diagnose(run)
+        times["diagnose"] = time.perf_counter() - mark
+        times["  of which the rules"] = sum(rules.values())
+        mark = time.perf_counter()
+        examine._record(diagnosis, Job.of())
+        times["audit record (facts, cross-run digest)"] = time.perf_counter() - mark
     result = AuditResult(root=sys.argv[1])
     result.diagnoses.append(diagnosis)
     if sys.argv[2] == "html":
@@ -70,7 +76,6 @@ _PHASES = textwrap.dedent(
     times[f"render {sys.argv[2]}"] = time.perf_counter() - mark
     times["numba loaded"] = "numba" in sys.modules
     print(json.dumps({"times": times, "rules": rules, "total": time.perf_counter() - start}), flush=True)
-    import os
     os._exit(0)  # as the command does: no teardown
     """
 )
@@ -78,7 +83,7 @@ _NUMBA_LOAD = textwrap.dedent(
     """
     import json, time
     import numpy as np
-    import summary_doctor.audit
+    import summary_doctor.audit.examine
     from summary_doctor.rules import _pair_measures as routes
     start = time.perf_counter()
     import numba
