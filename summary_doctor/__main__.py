@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
-from summary_doctor.cli import main
+from summary_doctor.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -72,9 +72,11 @@ ODD = {
     "gaps": ([0.0, 2.0, 5.0], [1.0, 1.0, 1.0], [1, 2, 3]),
     "wide overlaps": ([0.0, 0.1, 0.2, 0.3], [1.0, 1.0, 1.0, 1.0], [1, 2, 3, 4]),
     "infinite edge": ([0.0, 1.0], [1.0, np.inf], [1, 1]),
+    "finite edges, overflowing right edge": ([0.0, 1e308], [1.0, 1.7e308], [1, 1]),
 }
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the scalar helper on edges that overflow to inf
 @pytest.mark.parametrize("case", sorted(ODD))
 def test_odd_histograms_give_the_scalar_numbers(case):
     rng = np.random.default_rng(5)
@@ -87,3 +89,13 @@ def test_odd_histograms_give_the_scalar_numbers(case):
 def test_only_odd_shapes_are_left_to_the_scalar_helper():
     kinds = curves(_table([tuple(np.asarray(a) for a in ODD[k]) for k in ("zero width", "unsorted", "gaps")])).kind
     assert list(kinds) == [SCALAR, SCALAR, INTERP]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_right_edge_overflowing_to_inf_is_left_to_the_scalar_helper():
+    # finite left and width whose sum is inf once crashed the table merge (inf is also its padding)
+    odd = tuple(np.asarray(a) for a in ODD["finite edges, overflowing right edge"])
+    one = tuple(np.asarray(a) for a in ODD["one bucket"])
+    table = _table([one, odd, one])
+    assert curves(table).kind[1] == SCALAR
+    _assert_matches_scalar(table, np.full(3, np.nan))

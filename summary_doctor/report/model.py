@@ -8,6 +8,7 @@ parsing HTML and the Markdown and HTML views say the same thing.
 from __future__ import annotations
 
 import re
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -353,6 +354,19 @@ def build_report(result: AuditResult, *, plots: bool = True) -> ReportView:
     """The view of a whole audit; ``plots=False`` skips drawing (fast, for tests of the content)."""
     from summary_doctor import __version__
 
+    with _drawing_style(plots):  # one style context for every plot: entering it copies matplotlib's settings
+        return _report(result, plots=plots, version=__version__)
+
+
+def _drawing_style(plots: bool) -> AbstractContextManager[Any]:
+    if not plots:
+        return nullcontext()
+    from summary_doctor.report.plots.style import styled
+
+    return styled()
+
+
+def _report(result: AuditResult, *, plots: bool, version: str) -> ReportView:
     runs = [run_view(d, i, plots=plots) for i, d in enumerate(result.diagnoses, start=1)]
     by_name = {d.run.name: d.run for d in result.diagnoses}
     cross = []
@@ -363,4 +377,4 @@ def build_report(result: AuditResult, *, plots: bool = True) -> ReportView:
     counts = Counts()
     for severity in [f.severity for r in runs for f in r.findings] + [f.severity for f in cross]:
         counts.add(severity)
-    return ReportView(root=result.root, counts=counts, runs=runs, cross_findings=cross, version=__version__)
+    return ReportView(root=result.root, counts=counts, runs=runs, cross_findings=cross, version=version)

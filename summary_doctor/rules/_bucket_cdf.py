@@ -68,7 +68,7 @@ def curves(table: BucketTable) -> Curves:
     groups = []
     for group, left, width, count in by_size(table):
         right = left + width
-        finite = np.isfinite(left).all(axis=1) & np.isfinite(width).all(axis=1)
+        finite = np.isfinite(left).all(axis=1) & np.isfinite(width).all(axis=1) & np.isfinite(right).all(axis=1)
         usable = finite & (width > 0).all(axis=1) & (left.shape[1] > 0)
         ordered = usable & (left[:, 1:] >= right[:, :-1]).all(axis=1)
         monotone = (np.diff(left, axis=1) >= 0).all(axis=1) & (np.diff(right, axis=1) >= 0).all(axis=1)

@@ -128,8 +128,7 @@ def tag_table(run: Run, frame: str = "histograms") -> pd.DataFrame:
     parameter is not in the graph follow in order of first appearance.
     Computed once per run and frame (every histogram rule asks).
     """
-    rows = run.current(frame)
-    tags = list(dict.fromkeys(rows["tag"]))
+    tags = recorded_tags(run, frame)
     params = graph_parameters(run)
     names = list(params["name"])
     position = {name: i for i, name in enumerate(names)}
@@ -165,6 +164,12 @@ def rows_of_kind(run: Run, *kinds: TagKind, frame: str = "histograms") -> pd.Dat
     at = table.index.get_indexer(rows["tag"])
     columns = {column: table[column].to_numpy()[at] for column in table.columns}
     return rows.assign(**columns).sort_values(["order", "step"], kind="stable")
+
+
+@per_run
+def recorded_tags(run: Run, frame: str) -> list[str]:
+    """The tags of the current rows of ``frame`` in order of first appearance."""
+    return pd.unique(run.current(frame)["tag"].to_numpy()).tolist()
 
 
 # --- statistics from buckets ---------------------------------------------------------------

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from summary_doctor.reader.run import Buckets, Run
-from summary_doctor.rules._histograms import TagKind, base_name, bucket_stats, classify_tag
+from summary_doctor.rules._histograms import TagKind, base_name, bucket_stats, classify_tag, recorded_tags
 from summary_doctor.rules.base import Context, Missing
 
 Role = Literal["input", "label", "eval_input", "eval_label"]
@@ -101,7 +101,7 @@ def find_data_tag(run: Run, role: Role, context: Context) -> DataTag | None:
 
 def _find(run: Run, role: Role, override: str | None) -> DataTag | None:
     for frame in ("tensors", "histograms"):
-        tags = list(dict.fromkeys(run.current(frame)["tag"]))
+        tags = recorded_tags(run, frame)
         tag = (override if override in tags else None) if override is not None else pick_data_tag(role, tags)
         if tag is not None:
             return DataTag(tag, frame)

@@ -15,8 +15,6 @@ import pandas as pd
 
 from summary_doctor.findings import Finding, Severity
 from summary_doctor.reader.run import Run
-from summary_doctor.rules._bucket_cdf import consecutive_distances, curves
-from summary_doctor.rules._bucket_stats import abs_means, chunks
 from summary_doctor.rules._histograms import (
     ENABLE_WEIGHTS,
     TagKind,
@@ -27,6 +25,7 @@ from summary_doctor.rules._histograms import (
     rows_of_kind,
     tag_table,
 )
+from summary_doctor.rules._pair_measures import pair_measures
 from summary_doctor.rules._series import loss_curve
 from summary_doctor.rules.base import Context, Missing, Rule, register
 from summary_doctor.rules.dynamics import diverges
@@ -87,7 +86,7 @@ def _histogram_ratios(run: Run, *, skip: set[str]) -> pd.DataFrame:
     nonfinite = ((rows["nan_count"] + rows["pos_inf_count"] + rows["neg_inf_count"]) > 0).to_numpy()
     encoded = rows["encoded"].to_numpy()
     broken = nonfinite[pair] | nonfinite[pair + 1]
-    same = np.array([encoded[i] == encoded[i + 1] for i in pair], dtype=bool) & ~broken
+    same = (encoded[pair] == encoded[pair + 1]).astype(bool) & ~broken
     ratio = np.where(broken, np.nan, 0.0)
     scale = np.full(len(pair), np.nan)
     measure = np.flatnonzero(~broken & ~same)
@@ -106,21 +105,10 @@ def _histogram_ratios(run: Run, *, skip: set[str]) -> pd.DataFrame:
     )
 
 
-RATIO_CHUNK_BYTES = 4 * 2**20  # encoded bytes decoded at once: bounds the memory of a large run
-
-
 def _measured(run: Run, rows: pd.DataFrame, first: np.ndarray, gap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Ratio and mean|w| of the earlier histogram for pairs (first, first + 1) of ``rows``."""
-    ratio, scale = np.empty(len(first)), np.empty(len(first))
-    sizes = rows["encoded"].map(len).to_numpy()
-    for chunk in chunks(sizes[first] + sizes[first + 1], RATIO_CHUNK_BYTES):
-        involved = np.unique(np.concatenate([first[chunk], first[chunk] + 1]))
-        table = run.bucket_table(rows.index[involved])
-        at = np.searchsorted(involved, first[chunk])
-        distance = consecutive_distances(curves(table), at)
-        scale[chunk] = abs_means(table, at)
-        ratio[chunk] = distance / (scale[chunk] + EPSILON) / gap[chunk]
-    return ratio, scale
+    distance, scale = pair_measures(run, rows, first)
+    return distance / (scale + EPSILON) / gap, scale
 
 
 def _tensor_ratios(run: Run) -> pd.DataFrame:
@@ -318,7 +306,7 @@ class WeightUpdateRatio(Rule):
         )
 
     def _too_small(self, run: Run, context: Context, ratios: pd.DataFrame) -> Iterator[Finding]:
-        moving = ratios.groupby("tag").filter(lambda g: (g["ratio"] > 0).any())
+        moving = ratios[ratios["tag"].isin(ratios.loc[ratios["ratio"] > 0, "tag"].unique())]
         medians = moving.groupby("tag", sort=False)["ratio"].median()
         exact_tags = moving.groupby("tag", sort=False)["exact"].all()
         limits = np.where(

@@ -6,6 +6,7 @@ step, the first NaN, the plateau, the eval minimum, the threshold crossed.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from summary_doctor.report.plots.style import (
     mark_step,
     message_figure,
     new_figure,
-    panel_figure,
+    panel_axes,
 )
 
 
@@ -34,8 +35,11 @@ def _smooth(values: np.ndarray) -> np.ndarray:
         return values
     padded = np.pad(values, window // 2, mode="edge")
     view = np.lib.stride_tricks.sliding_window_view(padded, window)
-    with np.errstate(all="ignore"):
-        return np.array([np.nanmedian(w) if np.isfinite(w).any() else np.nan for w in view])
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows give NaN, as they should
+        smooth = np.nanmedian(view, axis=1)
+    smooth[~np.isfinite(view).any(axis=1)] = np.nan
+    return smooth
 
 
 def _mark_nonfinite(axes: Any, steps: np.ndarray, values: np.ndarray) -> float | None:
@@ -242,8 +246,7 @@ def generic_figure(run: Run, finding: Finding) -> Figure:
 
 def small_multiple(run: Run, tag: str) -> Figure:
     """One scalar tag as a small panel of the overview."""
-    figure = panel_figure()
-    axes = figure.add_subplot()
+    figure, axes = panel_axes()
     steps, values = data.series(run, tag)
     color = COLORS["eval"] if data.is_eval_tag(tag) else COLORS["line"]
     if len(steps) < 20:

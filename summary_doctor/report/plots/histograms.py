@@ -24,15 +24,20 @@ from summary_doctor.report.plots.style import (
     mark_step,
     message_figure,
     new_figure,
-    panel_figure,
+    panel_axes,
 )
 
 
 def draw_heatmap(axes: Any, grid: data.Grid) -> Any:
-    """Draw a histogram grid (steps x values) on ``axes``, shares on a log colour scale; returns the mesh."""
+    """Draw a histogram grid (steps x values) on ``axes``, shares on a log colour scale; returns the image.
+
+    The grid is rectilinear, so it is drawn as one image (``pcolorfast``:
+    an image for evenly spaced steps, a rectilinear image otherwise), not
+    as a mesh of thousands of quadrilaterals; empty cells stay blank.
+    """
     density = np.where(grid.density > 0, grid.density, np.nan)
     x = np.append(grid.steps, grid.steps[-1] + (grid.steps[-1] - grid.steps[0]) / max(len(grid.steps) - 1, 1))
-    image = axes.pcolormesh(x, grid.edges, density.T, norm=LogNorm(vmin=1e-4, vmax=1), shading="flat")
+    image = axes.pcolorfast(x, grid.edges, density.T, norm=LogNorm(vmin=1e-4, vmax=1))
     axes.grid(False)
     axes.set_ylabel("value")
     return image
@@ -82,8 +87,7 @@ def overview_heatmap(run: Run, tag: str) -> Figure:
     grid = data.histogram_grid(run, tag, bins=48)
     if grid is None:
         return message_figure(f"no histogram recorded for {tag}", SMALL)
-    figure = panel_figure()
-    axes = figure.add_subplot()
+    figure, axes = panel_axes()
     draw_heatmap(axes, grid)
     axes.set_title(tag, loc="left")
     axes.set_xlabel("step")

@@ -18,6 +18,7 @@ from typing import Any
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 DPI = 100
 WIDE = (6.4, 2.9)
@@ -54,14 +55,35 @@ STYLE: dict[str, Any] = {
     "axes.prop_cycle": matplotlib.cycler(color=CYCLE),
     "image.cmap": "viridis",
     "svg.hashsalt": "summary-doctor",
+    # Titles sit just above the axes; left to matplotlib, each one measures every tick label first.
+    "axes.titley": 1.0,
 }
+PANEL_TICKS = 4  # at most this many ticks on each axis of an overview panel: a third of a panel's cost
+
+_depth = 0
 
 
 @contextmanager
 def styled() -> Iterator[None]:
-    """Apply the report style; artists read rcParams when created, so draw inside this."""
+    """Apply the report style; artists read rcParams when created, so draw inside this.
+
+    Nested uses cost nothing: only the outermost copies matplotlib's settings
+    (a report wraps all its drawing in one, each plot in another).
+    """
+    global _depth
+    if _depth:
+        _depth += 1
+        try:
+            yield
+        finally:
+            _depth -= 1
+        return
     with matplotlib.rc_context(STYLE):
-        yield
+        _depth = 1
+        try:
+            yield
+        finally:
+            _depth = 0
 
 
 def new_figure(size: tuple[float, float] = WIDE) -> Figure:
@@ -78,6 +100,15 @@ def panel_figure() -> Figure:
     figure = Figure(figsize=SMALL, dpi=DPI)
     figure.subplots_adjust(left=0.17, right=0.97, bottom=0.23, top=0.8)
     return figure
+
+
+def panel_axes() -> tuple[Figure, Any]:
+    """A :func:`panel_figure` and its axes, with a few ticks: every tick is a handful of artists to draw."""
+    figure = panel_figure()
+    axes = figure.add_subplot()
+    axes.xaxis.set_major_locator(MaxNLocator(PANEL_TICKS, steps=[1, 2, 5, 10]))
+    axes.yaxis.set_major_locator(MaxNLocator(PANEL_TICKS, steps=[1, 2, 5, 10]))
+    return figure, axes
 
 
 def png_bytes(figure: Figure) -> bytes:
