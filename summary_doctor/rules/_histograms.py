@@ -130,20 +130,31 @@ def tag_table(run: Run, frame: str = "histograms") -> pd.DataFrame:
     """
     tags = recorded_tags(run, frame)
     params = graph_parameters(run)
-    names = list(params["name"])
+    names = params["name"].tolist()
+    known = frozenset(names)
     position = {name: i for i, name in enumerate(names)}
-    table = pd.DataFrame({"tag": pd.Series(tags, dtype=object)})
-    table["name"] = [base_name(t) for t in tags]
-    table["kind"] = [classify_tag(t, names).value for t in tags]
-    table["parameter"] = [_parameter_of(t, TagKind(k)) for t, k in zip(tags, table["kind"], strict=True)]
-    table["order"] = [
-        position.get(p, len(names) + i) if p else len(names) + i for i, p in enumerate(table["parameter"])
-    ]
-    shapes = dict(zip(params["name"], params["shape"], strict=True))
-    table["fan_in"] = [fan_in(shapes.get(p)) if p else None for p in table["parameter"]]
-    # the same dtypes when there is no tag, so callers can use .str and compare kinds on an empty table
-    table = table.astype({"name": object, "kind": object, "parameter": object, "order": "int64", "fan_in": object})
-    return table.sort_values("order", kind="stable").reset_index(drop=True)
+    shapes = dict(zip(names, params["shape"].tolist(), strict=True))
+    records = []
+    for i, tag in enumerate(tags):
+        kind = classify_tag(tag, known)
+        parameter = _parameter_of(tag, kind)
+        order = position.get(parameter, len(names) + i) if parameter else len(names) + i
+        records.append((tag, base_name(tag), kind.value, parameter, order, fan_in(shapes.get(parameter))))
+    records.sort(key=lambda record: record[4])  # stable: tags of one parameter keep their order
+    # built column by column with fixed dtypes (the same when there is no tag, so callers can use .str and
+    # compare kinds on an empty table); one constructor instead of a column at a time: every rule needs it
+    columns = list(zip(*records, strict=True)) or [()] * 6
+    return pd.DataFrame(
+        {
+            name: np.array(values, dtype=dtype)
+            for name, values, dtype in zip(
+                ("tag", "name", "kind", "parameter", "order", "fan_in"),
+                columns,
+                (object, object, object, object, np.int64, object),
+                strict=True,
+            )
+        }
+    )
 
 
 def _parameter_of(tag: str, kind: TagKind) -> str | None:
@@ -157,13 +168,27 @@ def _parameter_of(tag: str, kind: TagKind) -> str | None:
 @per_run
 def rows_of_kind(run: Run, *kinds: TagKind, frame: str = "histograms") -> pd.DataFrame:
     """Current rows of ``frame`` whose tag is one of ``kinds``, with tag-table columns, by tag then step."""
+    rows = _annotated_rows(run, frame)
+    wanted = {k.value for k in kinds}
+    chosen = np.fromiter((kind in wanted for kind in rows["kind"].tolist()), dtype=bool, count=len(rows))
+    return rows.iloc[np.flatnonzero(chosen)]
+
+
+@per_run
+def _annotated_rows(run: Run, frame: str) -> pd.DataFrame:
+    """Every current row of ``frame`` with its tag-table columns, by layer order then step.
+
+    Built once per run and frame; each :func:`rows_of_kind` is then one
+    filter (a stable sort keeps the same order on any subset of kinds).
+    """
     table = tag_table(run, frame)
-    table = table[table["kind"].isin([k.value for k in kinds])].set_index("tag")
+    position = {tag: i for i, tag in enumerate(table["tag"].tolist())}
     rows = run.current(frame)
-    rows = rows[rows["tag"].isin(set(table.index))]
-    at = table.index.get_indexer(rows["tag"])
-    columns = {column: table[column].to_numpy()[at] for column in table.columns}
-    return rows.assign(**columns).sort_values(["order", "step"], kind="stable")
+    at = np.fromiter((position[tag] for tag in rows["tag"].tolist()), dtype=np.int64, count=len(rows))
+    ordered = np.lexsort((rows["step"].to_numpy(), table["order"].to_numpy()[at]))  # by order, then step; stable
+    # the tag table's columns on each row by numpy takes, added in one assign
+    extra = {column: table[column].to_numpy()[at[ordered]] for column in table.columns if column != "tag"}
+    return rows.iloc[ordered].assign(**extra)
 
 
 @per_run
@@ -435,4 +460,11 @@ def stats_of_kind(
 
 
 def _first_of_each_tag(rows: pd.DataFrame) -> pd.DataFrame:
-    return rows[rows["step"] == rows.groupby("tag")["step"].transform("min")]
+    """The rows at each tag's first step (all of them when a step was recorded twice)."""
+    if rows.empty:
+        return rows
+    codes, tags = pd.factorize(rows["tag"])
+    steps = rows["step"].to_numpy()
+    first = np.full(len(tags), np.iinfo(np.int64).max)
+    np.minimum.at(first, codes, steps)
+    return rows[steps == first[codes]]

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from summary_doctor.findings import Finding, Severity
+from summary_doctor.reader.derived import per_run
 from summary_doctor.reader.run import Run
 from summary_doctor.rules import _graph
 from summary_doctor.rules import _graph_ops as graph_ops
@@ -34,6 +35,7 @@ TRAINED_KINDS = (TagKind.WEIGHT, TagKind.OFFSET, TagKind.SCALE)
 _RUNNING_STATS = re.compile(r"(?:moving|running)_(?:mean|var|variance)$", re.IGNORECASE)
 
 
+@per_run
 def unchanged_tags(run: Run, *, rtol: float = 1e-5, atol: float = 1e-8, min_steps: int = 3) -> pd.DataFrame:
     """Per trainable-parameter tag with ``min_steps`` records or more: whether it never changed.
 
@@ -50,15 +52,19 @@ def unchanged_tags(run: Run, *, rtol: float = 1e-5, atol: float = 1e-8, min_step
     running = {name for name in rows["name"].unique() if _RUNNING_STATS.search(name)}  # per tag, not per row
     rows = rows[~rows["name"].isin(running | _receiving_gradient(run))]
     close = _stats_close(rows, rtol, atol)
+    codes, tags = pd.factorize(rows["tag"])  # tags in order of first appearance
+    members = np.split(np.argsort(codes, kind="stable"), np.cumsum(np.bincount(codes))[:-1]) if len(tags) else []
+    steps, encoded, labels = rows["step"].to_numpy(), rows["encoded"].to_numpy(), rows.index.to_numpy()
     records = []
-    for tag, group in rows.groupby("tag", sort=False):
-        if len(group) < min_steps:
+    for tag, at in zip(tags, members, strict=True):
+        if len(at) < min_steps:
             continue
-        same = close[tag] and _buckets_same(run, group)
-        records.append((tag, len(group), int(group["step"].min()), int(group["step"].max()), same))
+        same = close[tag] and _buckets_same(run, labels[at], encoded[at])
+        records.append((tag, len(at), int(steps[at].min()), int(steps[at].max()), same))
     return pd.DataFrame(records, columns=["tag", "steps", "first_step", "last_step", "unchanged"])
 
 
+@per_run
 def _receiving_gradient(run: Run) -> set[str]:
     """Parameters with a recorded gradient that is not all zero."""
     grads = pd.concat([rows_of_kind(run, TagKind.GRADIENT), rows_of_kind(run, TagKind.GRADIENT, frame="tensors")])
@@ -77,13 +83,12 @@ def _stats_close(rows: pd.DataFrame, rtol: float, atol: float) -> dict[str, bool
     return dict(zip(tags, failures == 0, strict=True))
 
 
-def _buckets_same(run: Run, group: pd.DataFrame) -> bool:
+def _buckets_same(run: Run, labels: np.ndarray, encoded: np.ndarray) -> bool:
     """Whether every record has the first one's bucket counts: equal bytes first, decoding only the others."""
-    encoded = group["encoded"].to_numpy()
-    differ = [label for label, data in zip(group.index[1:], encoded[1:], strict=True) if data != encoded[0]]
+    differ = [label for label, data in zip(labels[1:].tolist(), encoded[1:], strict=True) if data != encoded[0]]
     if not differ:
         return True
-    table = run.bucket_table(np.array([group.index[0], *differ]))
+    table = run.bucket_table(np.array([labels[0], *differ]))
     first = table.row(0)[2]
     return all(np.array_equal(first, table.row(i)[2]) for i in range(1, len(table)))
 

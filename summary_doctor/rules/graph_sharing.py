@@ -11,12 +11,12 @@ that stay identical at every step are copies that never became different.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
-import pandas as pd
 
 from summary_doctor.findings import Finding, Severity
 from summary_doctor.reader.run import Run
@@ -74,30 +74,38 @@ def identical_copies(run: Run, *, min_steps: int, rtol: float) -> list[tuple[str
         return []
     frozen = unchanged_tags(run, min_steps=min_steps)
     rows = rows[~rows["tag"].isin(set(frozen.loc[frozen["unchanged"], "tag"]))]
+    stats = rows[["min", "max", "sum"]].to_numpy(dtype=float)
+    labels = rows.index.to_numpy()
+    # count -> tag -> step -> row position; the last record of a step wins. Plain dicts: most runs have a
+    # handful of tags, and pandas' per-tag frames cost more than the comparisons themselves
+    positions: dict[int, dict[str, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
+    for position, (tag, step, count) in enumerate(
+        zip(rows["tag"].tolist(), rows["step"].tolist(), rows["count"].tolist(), strict=True)
+    ):
+        positions[count][tag][step] = position
     pairs = []
-    for _, group in rows.groupby("count"):
-        by_tag = {
-            t: g.reset_index().drop_duplicates("step", keep="last").set_index("step") for t, g in group.groupby("tag")
-        }
+    for count in sorted(positions):
+        by_tag = positions[count]
         for a, b in combinations(sorted(by_tag), 2):
-            steps = by_tag[a].index.intersection(by_tag[b].index)
-            if len(steps) >= min_steps and _same(run, by_tag[a].loc[steps], by_tag[b].loc[steps], rtol):
+            steps = [step for step in by_tag[a] if step in by_tag[b]]
+            if len(steps) < min_steps:
+                continue
+            at_a = np.array([by_tag[a][step] for step in steps])
+            at_b = np.array([by_tag[b][step] for step in steps])
+            if _same(run, stats[at_a], stats[at_b], labels[at_a], labels[at_b], rtol):
                 pairs.append((a, b, len(steps)))
     return pairs
 
 
-def _by_step(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per step (the last record), the frame's row index kept as column ``index`` for the buckets."""
-    return rows.reset_index().drop_duplicates("step", keep="last").set_index("step")
-
-
-def _same(run: Run, a: pd.DataFrame, b: pd.DataFrame, rtol: float) -> bool:
-    stats_a, stats_b = (x[["min", "max", "sum"]].to_numpy(dtype=float) for x in (a, b))
+def _same(
+    run: Run, stats_a: np.ndarray, stats_b: np.ndarray, rows_a: np.ndarray, rows_b: np.ndarray, rtol: float
+) -> bool:
+    """min, max and sum within ``rtol`` at every step, then the same bucket counts (equal bytes first)."""
     if not (np.isfinite(stats_a).all() and np.allclose(stats_a, stats_b, rtol=rtol, atol=0.0)):
         return False
     return all(
         np.array_equal(run.bucket_arrays(i).count, run.bucket_arrays(j).count)
-        for i, j in zip(a["index"], b["index"], strict=True)
+        for i, j in zip(rows_a.tolist(), rows_b.tolist(), strict=True)
     )
 
 

@@ -86,8 +86,9 @@ class InitAllZero(Rule):
         first = first_weights(run)
         first = first[first["nonfinite"] < first["count"]]
         constant = (first["min"] == first["max"]) & np.isfinite(first["min"])
-        for row in first[constant].itertuples():
-            yield self._constant(run, row)
+        if constant.any():
+            for row in first[constant].itertuples():
+                yield self._constant(run, row)
         reported = set()
         for finding in self._small_spread(run, first[~constant]):
             reported.update(finding.tags)
@@ -106,9 +107,11 @@ class InitAllZero(Rule):
         extreme = np.maximum(first["min"].abs(), first["max"].abs())
         share = first["abs_mean"] / extreme.where(extreme > 0)
         scale = _fan_in_scale(first)
+        unscaled = first.index[scale.isna()]  # only these need the other weight matrices' median
         peers = pd.Series(
-            [first["std"].drop(index=i).median() if len(first) > 1 else math.nan for i in first.index],
-            index=first.index,
+            [first["std"].drop(index=i).median() if len(first) > 1 else math.nan for i in unscaled],
+            index=unscaled,
+            dtype=float,
         )
         reference = scale.fillna(peers)  # without shapes in a graph, the other weight matrices
         hits = (
@@ -166,7 +169,9 @@ class InitAllZero(Rule):
     def _small_spread(self, run: Run, first: pd.DataFrame) -> Iterator[Finding]:
         scale = _fan_in_scale(first)
         relative = (first["std"] / scale).where(scale.notna(), first["std"])
-        for position, row in enumerate(first.itertuples()):
+        # only a spread under max_variance can be a hit (the first test of _verdict): the others are not looked at
+        small = np.flatnonzero(first["std"].to_numpy(dtype=float) ** 2 < self.max_variance)
+        for position, row in zip(small, first.iloc[small].itertuples(), strict=True):
             peers = relative.drop(index=relative.index[position]).dropna()
             verdict = self._verdict(row.std, scale.iloc[position], relative.iloc[position], peers)
             if verdict is not None:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from summary_doctor.findings import Finding, Severity
+from summary_doctor.reader.derived import private_copy
 from summary_doctor.reader.run import Run
 from summary_doctor.rules._histograms import (
     ENABLE_WEIGHTS,
@@ -55,7 +56,7 @@ def update_ratios(run: Run) -> pd.DataFrame:
     """
     if "update_ratios" not in run.derived:  # several rules and the report ask: compute once per run
         run.derived["update_ratios"] = _update_ratios(run)
-    return run.derived["update_ratios"].copy()
+    return private_copy(run.derived["update_ratios"])
 
 
 def _update_ratios(run: Run) -> pd.DataFrame:
