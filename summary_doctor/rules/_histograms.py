@@ -376,10 +376,11 @@ ENABLE_GRADIENTS = (
 ENABLE_ACTIVATIONS = "record activations: in construct(), ops.HistogramSummary()('act/relu1', x) after each activation"
 
 
+@per_run
 def has_kind(run: Run, *kinds: TagKind) -> bool:
     """Whether any histogram or tensor tag of ``kinds`` was recorded."""
     wanted = {k.value for k in kinds}
-    return any(tag_table(run, frame)["kind"].isin(wanted).any() for frame in ("histograms", "tensors"))
+    return any(not wanted.isdisjoint(tag_table(run, frame)["kind"].tolist()) for frame in ("histograms", "tensors"))
 
 
 def names(tags: Iterable[str]) -> list[str]:

@@ -15,6 +15,7 @@ pipeline is recorded, never the evaluation one.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -44,20 +45,24 @@ def chain(run: Run) -> list[Step]:
 
 def _chain(run: Run) -> list[Step]:
     ops = run.lineage.dataset_ops
+    by_depth: dict[int, list[tuple[str, str, Any]]] = defaultdict(list)  # plain lists: a few ops, read once
+    columns = (ops[c].tolist() for c in ("depth", "role", "op_type", "params"))
+    for depth, role, op_type, params in zip(*columns, strict=True):
+        if depth == depth:  # not NaN
+            by_depth[depth].append((role, op_type, params))
     steps = []
-    for depth in sorted(ops["depth"].unique(), reverse=True):
-        rows = ops[ops["depth"] == depth]
-        dataset = rows[rows["role"] == "dataset"]
-        if dataset.empty:
+    for depth in sorted(by_depth, reverse=True):
+        rows = by_depth[depth]
+        datasets = [(op_type, params) for role, op_type, params in rows if role == "dataset"]
+        if not datasets:
             continue
-        operations = tuple(str(o) for o in rows.loc[rows["role"] == "operation", "op_type"])
-        sampler = rows.loc[rows["role"] == "sampler"]
+        samplers = [op_type for role, op_type, _ in rows if role == "sampler"]
         steps.append(
             Step(
-                op_type=str(dataset["op_type"].iloc[0]),
-                operations=operations,
-                params=dict(dataset["params"].iloc[0] or {}),
-                sampler=None if sampler.empty else str(sampler["op_type"].iloc[0]),
+                op_type=str(datasets[0][0]),
+                operations=tuple(str(op_type) for role, op_type, _ in rows if role == "operation"),
+                params=dict(datasets[0][1] or {}),
+                sampler=str(samplers[0]) if samplers else None,
             )
         )
     return steps
