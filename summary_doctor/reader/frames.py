@@ -8,11 +8,14 @@ Frames are built once from column lists, never row by row.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from summary_doctor.reader.derived import private_copy
 
 _KEY = {
     "run": "object",
@@ -102,14 +105,28 @@ SCHEMAS: dict[str, dict[str, str]] = {
 
 
 def empty_frame(name: str) -> pd.DataFrame:
-    """A frame with no rows but every column of ``name``'s schema."""
-    return build_frame(name, {})
+    """A frame with no rows but every column of ``name``'s schema.
+
+    Built once per schema and handed out as a copy: most runs have several
+    empty frames (no tensors, images or landscapes), and building one costs
+    as much as building a small full one.
+    """
+    return private_copy(_empty_template(name))
+
+
+@functools.cache
+def _empty_template(name: str) -> pd.DataFrame:
+    return _build(name, {}, 0)
 
 
 def build_frame(name: str, columns: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
     """Build frame ``name`` from column lists, in schema order and dtypes."""
-    schema = SCHEMAS[name]
     length = len(next(iter(columns.values()))) if columns else 0
+    return _build(name, columns, length) if length else empty_frame(name)
+
+
+def _build(name: str, columns: Mapping[str, Sequence[Any]], length: int) -> pd.DataFrame:
+    schema = SCHEMAS[name]
     data = {}
     for column, dtype in schema.items():
         values = columns.get(column)
