@@ -436,10 +436,12 @@ def stats_of_kind(
         tensors, hist = tensors[tensors["step"].isin(wanted)], hist[hist["step"].isin(wanted)]
     if first_only:
         tensors, hist = _first_of_each_tag(tensors), _first_of_each_tag(hist)
-    hist = with_bucket_stats(run, hist).assign(
-        nonfinite=hist["nan_count"] + hist["pos_inf_count"] + hist["neg_inf_count"], exact=False
-    )
-    tensors = tensor_stats(tensors).assign(count=tensors["size"], exact=True)
+    parts = []  # an empty side is left out before its statistics are computed (most runs record no tensors)
+    if not hist.empty:
+        nonfinite = hist["nan_count"] + hist["pos_inf_count"] + hist["neg_inf_count"]
+        parts.append(with_bucket_stats(run, hist).assign(nonfinite=nonfinite, exact=False))
+    if not tensors.empty:
+        parts.append(tensor_stats(tensors).assign(count=tensors["size"], exact=True))
     keep = [
         *tag_table(run).columns,
         "step",
@@ -454,7 +456,7 @@ def stats_of_kind(
         "zero_fraction",
         "nonpositive",
     ]
-    frames = [f[keep] for f in (hist, tensors) if not f.empty]
+    frames = [f[keep] for f in parts]
     if not frames:
         return pd.DataFrame(columns=keep)
     return pd.concat(frames).sort_values(["order", "step"], kind="stable")

@@ -167,10 +167,12 @@ class InitAllZero(Rule):
         )
 
     def _small_spread(self, run: Run, first: pd.DataFrame) -> Iterator[Finding]:
-        scale = _fan_in_scale(first)
-        relative = (first["std"] / scale).where(scale.notna(), first["std"])
         # only a spread under max_variance can be a hit (the first test of _verdict): the others are not looked at
         small = np.flatnonzero(first["std"].to_numpy(dtype=float) ** 2 < self.max_variance)
+        if not len(small):
+            return
+        scale = _fan_in_scale(first)
+        relative = (first["std"] / scale).where(scale.notna(), first["std"])
         for position, row in zip(small, first.iloc[small].itertuples(), strict=True):
             peers = relative.drop(index=relative.index[position]).dropna()
             verdict = self._verdict(row.std, scale.iloc[position], relative.iloc[position], peers)
