@@ -279,7 +279,10 @@ class WeightUpdateRatio(Rule):
         yield from self._too_small(run, context, ratios)
 
     def _too_large(self, run: Run, ratios: pd.DataFrame) -> Iterator[Finding]:
-        large = ratios[(ratios["ratio"] > self.too_large) & ~near_zero_intervals(run, ratios, self.near_zero)]
+        over = ratios["ratio"] > self.too_large
+        if not over.any():  # the usual case: nothing to weigh against near-zero starts
+            return
+        large = ratios[over & ~near_zero_intervals(run, ratios, self.near_zero)]
         large = large.sort_values("step", kind="stable")
         if large.empty:
             return
