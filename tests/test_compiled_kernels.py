@@ -2,7 +2,7 @@
 
 References: ``cdf_distance`` and ``bucket_stats`` (one histogram at a time),
 protobuf for the buckets. numba compiles the kernels once (a few seconds)
-and caches them on disk, so only the first session after a change pays it.
+and caches them on disk, so only the first test run after a change pays it.
 """
 
 from __future__ import annotations
