@@ -26,6 +26,17 @@ class EvalTurn:
     train_drop: float | None
     is_error_rate: bool
 
+    def evidence(self) -> dict[str, float | int | None]:
+        """The numbers a finding about this turn reports (metric.overfitting and hparam.too-many-epochs)."""
+        return {
+            "best_step": self.best_step,
+            "best": self.best,
+            "final": self.final,
+            "rise": self.rise,
+            "train_drop": self.train_drop,
+            "rising_evals": self.rising_evals,
+        }
+
 
 def _eval_curve(run: Run, context: Context) -> tuple[str, np.ndarray, np.ndarray, bool] | None:
     """Eval loss, else eval error rate (1 - accuracy): a curve where lower is better."""

@@ -414,14 +414,7 @@ class MetricOverfitting(Rule):
                 f"{turn.rising_evals} evaluations to {fmt(turn.final)}, while the train loss kept falling.",
                 step=turn.first_rise_step,
                 tags=(turn.tag,),
-                evidence={
-                    "best_step": turn.best_step,
-                    "best": turn.best,
-                    "final": turn.final,
-                    "rise": turn.rise,
-                    "train_drop": turn.train_drop,
-                    "rising_evals": turn.rising_evals,
-                },
+                evidence=turn.evidence(),
             )
             return
         gap = accuracy_gap(run, context)

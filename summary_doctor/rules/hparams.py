@@ -84,14 +84,7 @@ class TooManyEpochs(Rule):
             f"{turn.rising_evals} later evaluations, ending at {fmt(turn.final)}. Stop at {best}.",
             step=turn.first_rise_step,
             tags=(turn.tag,),
-            evidence={
-                "best_step": turn.best_step,
-                "best": turn.best,
-                "final": turn.final,
-                "rise": turn.rise,
-                "rising_evals": turn.rising_evals,
-                "train_drop": turn.train_drop,
-            },
+            evidence=turn.evidence(),
         )
 
 
