@@ -46,3 +46,5 @@ def test_the_quickstart_is_committed_with_its_outputs_and_stays_small() -> None:
     assert sum(bool(cell.outputs) for cell in code) >= len(code) - 1
     assert not any(o.get("output_type") == "error" for cell in code for o in cell.outputs)
     assert QUICKSTART.stat().st_size < 300_000
+    checkout = str(NOTEBOOKS.parent)
+    assert checkout not in QUICKSTART.read_text(encoding="utf-8"), "outputs name this checkout's absolute path"
