@@ -20,7 +20,7 @@ from google.protobuf.message import DecodeError
 
 from summary_doctor.errors import SummaryDoctorError
 from summary_doctor.reader.buckets import BucketTable, decode_table
-from summary_doctor.reader.derived import private_copy
+from summary_doctor.reader.derived import per_run
 from summary_doctor.reader.events import EventColumns, parse_event
 from summary_doctor.reader.files import FileKind, RunFile, classify, run_files
 from summary_doctor.reader.frames import build_frame, empty_frame, mark_superseded
@@ -81,16 +81,14 @@ class Run:
         steps = pd.concat([self.scalars["step"], self.histograms["step"], self.tensors["step"], self.images["step"]])
         return None if steps.empty else (int(steps.min()), int(steps.max()))
 
+    @per_run
     def current(self, frame: str) -> pd.DataFrame:
         """Rows of ``frame`` (e.g. ``"scalars"``) that no later record supersedes.
 
         Filtered once per frame (every rule asks) and handed out as a copy.
         """
-        key = ("current", frame)
-        if key not in self.derived:
-            data: pd.DataFrame = getattr(self, frame)
-            self.derived[key] = data[~data["superseded"]] if "superseded" in data else data
-        return private_copy(self.derived[key])
+        data: pd.DataFrame = getattr(self, frame)
+        return data[~data["superseded"]] if "superseded" in data else data
 
     def scalar_series(self, tag: str) -> pd.Series:
         """The current values of one scalar tag, indexed by step, in step order."""

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from summary_doctor.reader.derived import per_run
 from summary_doctor.reader.run import Buckets, Run
 from summary_doctor.rules._histograms import TagKind, base_name, bucket_stats, classify_tag, recorded_tags
 from summary_doctor.rules.base import Context, Missing
@@ -92,13 +93,10 @@ def pick_data_tag(role: Role, tags: list[str]) -> str | None:
 
 def find_data_tag(run: Run, role: Role, context: Context) -> DataTag | None:
     """The tensor or histogram tag of ``role``: the user's override when given, else by name."""
-    override = getattr(context.tags, role)
-    key = ("data_tag", role, override)
-    if key not in run.derived:  # several rules ask, each in requirements and check
-        run.derived[key] = _find(run, role, override)
-    return run.derived[key]
+    return _find(run, role, getattr(context.tags, role))
 
 
+@per_run  # several rules ask, each in requirements and check
 def _find(run: Run, role: Role, override: str | None) -> DataTag | None:
     for frame in ("tensors", "histograms"):
         tags = recorded_tags(run, frame)
@@ -209,6 +207,7 @@ def _tensor_row(value: object) -> dict:
     }
 
 
+@per_run
 def records(run: Run, data: DataTag) -> pd.DataFrame:
     """One row per current record of ``data`` in step order: counts, exact extremes, spread, quartiles.
 
@@ -216,20 +215,17 @@ def records(run: Run, data: DataTag) -> pd.DataFrame:
     mean |x| and the quartiles are estimated from the buckets. ``integer``
     says every finite value is a whole number (labels, token ids).
     """
-    key = ("data_records", data.frame, data.tag)
-    if key not in run.derived:
-        frame = run.current(data.frame)
-        frame = frame[frame["tag"] == data.tag].sort_values("step", kind="stable")
-        rows = []
-        for index, row in zip(frame.index, frame.itertuples(index=False), strict=True):
-            histogram = data.frame == "histograms"
-            extra = _histogram_row(run, index, row) if histogram else _tensor_row(row.value)
-            count = int(row.count if histogram else row.size)
-            rows.append({"row": index, "step": int(row.step), "count": count, "min": row.min, "max": row.max})
-            rows[-1].update(extra)
-            rows[-1]["nonfinite"] = rows[-1]["nan"] + rows[-1]["pos_inf"] + rows[-1]["neg_inf"]
-        run.derived[key] = pd.DataFrame(rows, columns=COLUMNS)
-    return run.derived[key]
+    frame = run.current(data.frame)
+    frame = frame[frame["tag"] == data.tag].sort_values("step", kind="stable")
+    rows = []
+    for index, row in zip(frame.index, frame.itertuples(index=False), strict=True):
+        histogram = data.frame == "histograms"
+        extra = _histogram_row(run, index, row) if histogram else _tensor_row(row.value)
+        count = int(row.count if histogram else row.size)
+        rows.append({"row": index, "step": int(row.step), "count": count, "min": row.min, "max": row.max})
+        rows[-1].update(extra)
+        rows[-1]["nonfinite"] = rows[-1]["nan"] + rows[-1]["pos_inf"] + rows[-1]["neg_inf"]
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def record_buckets(run: Run, data: DataTag, row: pd.Series) -> Buckets:

@@ -19,6 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from summary_doctor.reader.derived import per_run
 from summary_doctor.reader.run import Run
 
 NORMALIZING_OPS = ("Rescale", "Normalize", "NormalizePad", "ToTensor")
@@ -36,14 +37,9 @@ class Step:
     sampler: str | None = None
 
 
+@per_run
 def chain(run: Run) -> list[Step]:
     """The recorded pipeline from the source to the last op (empty without a dataset graph)."""
-    if "dataset_chain" not in run.derived:
-        run.derived["dataset_chain"] = _chain(run)
-    return list(run.derived["dataset_chain"])
-
-
-def _chain(run: Run) -> list[Step]:
     ops = run.lineage.dataset_ops
     by_depth: dict[int, list[tuple[str, str, Any]]] = defaultdict(list)  # plain lists: a few ops, read once
     columns = (ops[c].tolist() for c in ("depth", "role", "op_type", "params"))

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from summary_doctor.findings import Finding, Severity
-from summary_doctor.reader.derived import private_copy
+from summary_doctor.reader.derived import per_run
 from summary_doctor.reader.run import Run
 from summary_doctor.rules._histograms import (
     ENABLE_WEIGHTS,
@@ -36,6 +36,7 @@ PARAMETER_KINDS = (TagKind.WEIGHT, TagKind.OFFSET, TagKind.SCALE)
 RATIO_COLUMNS = ["tag", "step", "ratio", "prev_step", "gap", "exact", "prev_abs_mean"]
 
 
+@per_run  # several rules and the report ask: computed once per run
 def update_ratios(run: Run) -> pd.DataFrame:
     """Per-step update ratio of every weight matrix between consecutive recorded steps.
 
@@ -54,12 +55,6 @@ def update_ratios(run: Run) -> pd.DataFrame:
     bound. A histogram identical byte for byte to the previous one gives 0.
     Only weight matrices/kernels are included (``TagKind.WEIGHT``).
     """
-    if "update_ratios" not in run.derived:  # several rules and the report ask: compute once per run
-        run.derived["update_ratios"] = _update_ratios(run)
-    return private_copy(run.derived["update_ratios"])
-
-
-def _update_ratios(run: Run) -> pd.DataFrame:
     tensor_rows = _tensor_ratios(run)
     covered = set(tensor_rows["tag"].map(base_name))
     hist_rows = _histogram_ratios(run, skip=covered)
